@@ -7,4 +7,4 @@ class UserError(Exception):
 
 def unknown_name(kind: str, name: str, valid) -> UserError:
     """The error for an unknown task / gap / loss / model name, listing the valid ones."""
-    return UserError(f"unknown {kind} {name!r}; valid {kind}s: {', '.join(sorted(valid))}")
+    return UserError(f"unknown {kind} {name!r}; valid choices: {', '.join(sorted(valid))}")

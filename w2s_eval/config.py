@@ -1,0 +1,184 @@
+"""Run configuration as typed dataclasses.
+
+Layers, each overriding the one before: the packaged ``configs/default.yaml`` → a user's
+``--config FILE`` → ``--set key.sub=value`` → dedicated CLI flags. An unknown key or a value of
+the wrong type is an error that names the file (or flag) and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from .errors import UserError
+
+
+@dataclass
+class TrainConfig:
+    """How one model is trained (classify paradigm)."""
+
+    finetune: str = "full"  # full | lora | head (head: frozen body, trained classifier)
+    epochs: float = 3.0
+    lr: float = 5e-5
+    batch_size: int = 16
+    max_length: int = 128
+    weight_decay: float = 0.01
+    warmup: float = 0.1  # share of steps with a linear learning-rate warm-up
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    # Keep the epoch whose predictions fit the validation labels best. For the student those
+    # are the weak model's labels on val: ground truth of val is never shown to it.
+    select_on_val: bool = True
+
+
+@dataclass
+class LossConfig:
+    name: str = "xent"  # xent | logconf
+    aux_coef: float = 0.75  # logconf: final weight of the confidence term
+    warmup_frac: float = 0.2  # logconf: share of training over which the weight rises from 0
+
+
+@dataclass
+class DataConfig:
+    file: str | None = None  # a user's own data: CSV / JSONL / Parquet path or hub id
+    text_field: str = "text"
+    label_field: str = "label"
+    id_field: str | None = None
+    group_field: str | None = None
+    data_dir: str | None = None  # local mirror laid out like shared/data (else $W2S_DATA_DIR)
+
+
+@dataclass
+class SplitConfig:
+    fractions: dict[str, float] = field(default_factory=lambda: {"A": 0.3, "B": 0.3, "val": 0.1, "test": 0.3})
+    max_per_split: dict[str, int] = field(default_factory=lambda: {"A": 800, "B": 800, "val": 200, "test": 800})
+
+
+@dataclass
+class EvalConfig:
+    n_bootstrap: int = 1000
+    min_gap: float = 0.05  # PGR is reported as null below this weak–ceiling accuracy gap
+    level: float = 0.95
+
+
+@dataclass
+class RunConfig:
+    task: str = "toxicity"
+    gap: str = "large"
+    profile: str = "auto"  # auto | cpu | gpu
+    paradigm: str = "classify"
+    weak_model: str | None = None  # overrides the gap ladder's weak model
+    strong_model: str | None = None  # overrides the gap ladder's strong model
+    seed: int = 0
+    threads: int | None = None  # torch CPU threads; None: all cores
+    data: DataConfig = field(default_factory=DataConfig)
+    splits: SplitConfig = field(default_factory=SplitConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    weak_train: TrainConfig = field(default_factory=TrainConfig)
+    strong_train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# ---------------------------------------------------------------------------------------------
+# Building dataclasses from nested dicts, with errors that name where the bad key came from.
+
+
+def _check_value(value, hint, where: str):
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _check_value(value, option, where)
+            except UserError as exc:
+                errors.append(exc)
+        raise errors[0]
+    if origin is dict:
+        key_type, value_type = typing.get_args(hint)
+        if not isinstance(value, dict):
+            raise UserError(f"{where}: expected a mapping, got {value!r}")
+        return {str(k): _check_value(v, value_type, f"{where}.{k}") for k, v in value.items()}
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if hint is bool and isinstance(value, bool):
+        return value
+    if hint is str and isinstance(value, str):
+        return value
+    raise UserError(f"{where}: expected {getattr(hint, '__name__', hint)}, got {value!r}")
+
+
+def merge_into(obj, data: dict, where: str, prefix: str = ""):
+    """Set the fields of dataclass ``obj`` from ``data``; unknown keys are errors."""
+    if not isinstance(data, dict):
+        raise UserError(f"{where}: expected a mapping at {prefix or 'top level'}, got {data!r}")
+    hints = typing.get_type_hints(type(obj))
+    names = {f.name for f in dataclasses.fields(obj)}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if key not in names:
+            raise UserError(f"{where}: unknown key {dotted!r}; valid keys here: {', '.join(sorted(names))}")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            merge_into(current, value, where, f"{dotted}.")
+        else:
+            setattr(obj, key, _check_value(value, hints[key], f"{where}: {dotted}"))
+    return obj
+
+
+def read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except FileNotFoundError:
+        raise UserError(f"config file {path} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise UserError(f"config file {path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"config file {path}: expected a mapping at the top level")
+    return data
+
+
+def packaged_yaml(name: str) -> dict:
+    return yaml.safe_load(resources.files("w2s_eval.configs").joinpath(name).read_text())
+
+
+def parse_assignment(text: str) -> dict:
+    """'strong_train.epochs=2' -> {'strong_train': {'epochs': 2}} (the value parsed as YAML)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise UserError(f"--set {text!r}: expected KEY=VALUE, e.g. strong_train.epochs=2")
+    return _nest(key, yaml.safe_load(raw) if raw else None)
+
+
+def load_config(config_file: str | None = None, assignments: list[str] = (), flags: dict | None = None) -> RunConfig:
+    config = merge_into(RunConfig(), packaged_yaml("default.yaml"), "configs/default.yaml")
+    if config_file:
+        merge_into(config, read_yaml(Path(config_file)), str(config_file))
+    for text in assignments:
+        merge_into(config, parse_assignment(text), f"--set {text}")
+    for key, value in (flags or {}).items():
+        if value is not None:
+            merge_into(config, _nest(key, value), f"--{key.split('.')[-1].replace('_', '-')}")
+    return config
+
+
+def _nest(key: str, value) -> dict:
+    for part in reversed(key.split(".")):
+        value = {part: value}
+    return value

@@ -1,0 +1,232 @@
+"""One weak-to-strong experiment: weak → label → student → ceiling → evaluate.
+
+1. weak     train the weak model W on split A with ground truth; predict test.
+2. label    W labels splits B and val with soft labels P(label = 1).
+3. student  train the strong model S on B with W's labels (the W2S loss); predict test.
+4. ceiling  train S on B with ground truth; predict test.
+
+Each step is cached by a content hash of what it depends on (model weights, data, training
+config, loss, seed, and the steps before it), so a run that changes only the loss retrains only
+the student. The run folder holds the resolved config, per-example test predictions of all
+three models, metrics and the log; analyses read it without retraining.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .config import RunConfig, packaged_yaml
+from .errors import UserError, unknown_name
+from .eval.metrics import bootstrap_pgr, model_metrics
+from .models.resolve import ResolvedModel, resolve_model
+from .splits import SPLITS, assign_splits, balance
+from .store import (RunLog, StepCache, atomic_write_json, atomic_write_parquet, atomic_write_yaml,
+                    content_hash)
+from .tasks import get_task
+from .tasks.base import Task
+from .tasks.custom import custom_task
+from .trainers.bow import BowClassifier
+from .trainers.classify import FINETUNE_MODES, TransformerClassifier
+from .trainers.losses import LOSSES, make_loss
+
+PARADIGMS = ("classify",)
+PROFILES = ("auto", "cpu", "gpu")
+MODEL_ROLES = ("weak", "student", "ceiling")
+
+
+# -- resolving names ----------------------------------------------------------------------------
+
+def resolve_profile(profile: str) -> str:
+    if profile not in PROFILES:
+        raise unknown_name("profile", profile, PROFILES)
+    if profile == "auto":
+        return "gpu" if torch.cuda.is_available() else "cpu"
+    return profile
+
+
+def gap_models(gap: str, profile: str, task_name: str) -> tuple[str, str]:
+    ladders = packaged_yaml("gaps.yaml")[profile]
+    if gap not in ladders:
+        raise unknown_name("gap", gap, ladders)
+    pair = dict(ladders[gap])
+    pair.update(pair.pop("by_task", {}).get(task_name, {}))
+    return pair["weak"], pair["strong"]
+
+
+def resolve_task(cfg: RunConfig) -> Task:
+    if cfg.data.file:
+        d = cfg.data
+        return custom_task(d.file, d.text_field, d.label_field, d.id_field, d.group_field)
+    return get_task(cfg.task)
+
+
+def validate(cfg: RunConfig):
+    if cfg.paradigm not in PARADIGMS:
+        raise unknown_name("paradigm", cfg.paradigm, PARADIGMS)
+    if cfg.loss.name not in LOSSES:
+        raise unknown_name("loss", cfg.loss.name, LOSSES)
+    for role in ("weak_train", "strong_train"):
+        mode = getattr(cfg, role).finetune
+        if mode not in FINETUNE_MODES:
+            raise UserError(f"{role}.finetune: unknown mode {mode!r}; valid: {', '.join(FINETUNE_MODES)}")
+
+
+# -- models -------------------------------------------------------------------------------------
+
+def new_classifier(model: ResolvedModel, train_cfg, seed: int):
+    if model.kind == "builtin":
+        return BowClassifier(seed)
+    return TransformerClassifier(model.location, train_cfg, seed)
+
+
+def load_classifier(folder: Path):
+    return BowClassifier.load(folder) if (folder / "bow.pkl").exists() else TransformerClassifier.load(folder)
+
+
+def fingerprint(part: pd.DataFrame) -> str:
+    return content_hash([part["id"].tolist(), part["text"].tolist(), part["label"].tolist()])
+
+
+@dataclass
+class Prepared:
+    """A resolved run: config with every name filled in, the split data and the models."""
+
+    cfg: RunConfig
+    task: Task
+    source: str
+    data: pd.DataFrame
+    weak: ResolvedModel
+    strong: ResolvedModel
+
+    def split(self, name: str) -> pd.DataFrame:
+        return self.data[self.data["split"] == name].reset_index(drop=True)
+
+    @property
+    def run_id(self) -> str:
+        c = self.cfg
+        task = c.task if not c.data.file else "custom-" + Path(c.data.file).stem
+        return f"{task}-{c.gap}-{c.paradigm}-{c.loss.name}-s{c.seed}-{content_hash(c.to_dict())[:6]}"
+
+
+def prepare(cfg: RunConfig) -> Prepared:
+    validate(cfg)
+    cfg = dataclasses.replace(cfg)
+    cfg.profile = resolve_profile(cfg.profile)
+    task = resolve_task(cfg)
+    weak_ref, strong_ref = gap_models(cfg.gap, cfg.profile, task.name)
+    cfg.weak_model, cfg.strong_model = cfg.weak_model or weak_ref, cfg.strong_model or strong_ref
+    weak, strong = resolve_model(cfg.weak_model), resolve_model(cfg.strong_model)
+    frame, source = task.load(cfg.data.data_dir)
+    data = assign_splits(frame, cfg.seed, cfg.splits.fractions, cfg.splits.max_per_split)
+    for name in SPLITS:
+        if (data["split"] == name).sum() == 0:
+            raise UserError(f"{source}: split {name!r} is empty; the data has {len(frame)} examples "
+                            f"in {frame['group'].nunique()} groups (need more, or other splits.fractions)")
+    return Prepared(cfg, task, source, data, weak, strong)
+
+
+# -- the protocol -------------------------------------------------------------------------------
+
+def run_experiment(cfg: RunConfig, out_dir: str | Path = "runs", quiet: bool = False) -> Path:
+    """Run (or resume) one experiment; return its run folder."""
+    p = prepare(cfg)
+    cfg = p.cfg
+    torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
+    out_dir = Path(out_dir)
+    run_dir = out_dir / p.run_id
+    log = RunLog(run_dir / "log.jsonl", quiet=quiet)
+    cache = StepCache(out_dir / ".cache")
+    atomic_write_yaml(run_dir / "config.yaml", cfg.to_dict())
+    split_info = balance(p.data)
+    log("start", f"run {p.run_id}: task {p.task.name} ({p.source}), weak {cfg.weak_model} -> strong "
+        f"{cfg.strong_model}, profile {cfg.profile}", splits=split_info, source=p.source)
+    log("splits", "splits: " + ", ".join(f"{k} {v['n']} ({v['positive']:.0%} positive)" for k, v in split_info.items()))
+    A, B, val, test = (p.split(s) for s in SPLITS)
+    started = time.time()
+
+    def train_and_predict(model: ResolvedModel, train_cfg, texts, labels, val_labels, loss=None):
+        def work(folder: Path) -> dict:
+            clf = new_classifier(model, train_cfg, cfg.seed)
+            clf.fit(texts, labels, val["text"].tolist(), val_labels, loss=loss, work_dir=folder / "trainer")
+            clf.save(folder / "model")
+            probs = clf.predict_proba(test["text"].tolist())
+            atomic_write_parquet(folder / "test.parquet", pd.DataFrame({"id": test["id"], "prob": probs}))
+            return {"model": model.ref, "n_train": len(texts), "history": getattr(clf, "history", None) or getattr(clf, "log", [])}
+        return work
+
+    weak_train = cfg.weak_train if cfg.weak_model != "tfidf" else None
+    weak_key = content_hash(["weak", p.weak.fingerprint, weak_train and dataclasses.asdict(weak_train),
+                             fingerprint(A), fingerprint(val), cfg.seed])
+    weak_dir = cache.run("weak", weak_key, train_and_predict(
+        p.weak, cfg.weak_train, A["text"].tolist(), A["label"].to_numpy(float), val["label"].to_numpy(float)), log)
+
+    label_key = content_hash(["label", weak_key, fingerprint(B), fingerprint(val)])
+
+    def label(folder: Path) -> dict:
+        weak = load_classifier(weak_dir / "model")
+        both = pd.concat([B, val], ignore_index=True)
+        probs = weak.predict_proba(both["text"].tolist())
+        atomic_write_parquet(folder / "labels.parquet", pd.DataFrame({"id": both["id"], "split": both["split"], "prob": probs}))
+        return {"weak_label_acc_B": float(((probs[: len(B)] > 0.5) == (B["label"] == 1)).mean())}
+
+    label_dir = cache.run("label", label_key, label, log)
+    labels = pd.read_parquet(label_dir / "labels.parquet").set_index("id")["prob"]
+    weak_B, weak_val = labels.loc[B["id"]].to_numpy(), labels.loc[val["id"]].to_numpy()
+
+    strong_common = [p.strong.fingerprint, dataclasses.asdict(cfg.strong_train), fingerprint(B), fingerprint(val), cfg.seed]
+    loss = make_loss(**dataclasses.asdict(cfg.loss))
+    student_key = content_hash(["student", *strong_common, label_key, cfg.loss.name, dataclasses.asdict(loss)])
+    student_dir = cache.run("student", student_key, train_and_predict(
+        p.strong, cfg.strong_train, B["text"].tolist(), weak_B, weak_val, loss=loss), log)
+
+    ceiling_key = content_hash(["ceiling", *strong_common])
+    ceiling_dir = cache.run("ceiling", ceiling_key, train_and_predict(
+        p.strong, cfg.strong_train, B["text"].tolist(), B["label"].to_numpy(float), val["label"].to_numpy(float)), log)
+
+    # -- evaluate ---------------------------------------------------------------------------
+    predictions = test[["id", "label"]].copy()
+    for role, folder in zip(MODEL_ROLES, (weak_dir, student_dir, ceiling_dir)):
+        predictions[role] = pd.read_parquet(folder / "test.parquet").set_index("id")["prob"].loc[test["id"]].to_numpy()
+    atomic_write_parquet(run_dir / "predictions.parquet", predictions)
+    metrics = compute_metrics(predictions, cfg)
+    metrics.update(task=p.task.name, source=p.source, paradigm=cfg.paradigm, loss=cfg.loss.name,
+                   models={"weak": cfg.weak_model, "strong": cfg.strong_model}, splits=split_info,
+                   steps={"weak": weak_key, "label": label_key, "student": student_key, "ceiling": ceiling_key},
+                   weak_label_acc_B=float(((weak_B > 0.5) == (B["label"].to_numpy() == 1)).mean()),
+                   seconds=round(time.time() - started, 1))
+    atomic_write_json(run_dir / "metrics.json", metrics)
+    log("done", summary_table(metrics), metrics={k: metrics[k] for k in ("weak", "student", "ceiling", "gap", "pgr")})
+    return run_dir
+
+
+def compute_metrics(predictions: pd.DataFrame, cfg: RunConfig) -> dict:
+    labels = predictions["label"].to_numpy()
+    out = {role: model_metrics(labels, predictions[role].to_numpy()) for role in MODEL_ROLES}
+    out["gap"] = out["ceiling"]["acc"] - out["weak"]["acc"]
+    out["pgr"] = bootstrap_pgr(labels, *(predictions[r].to_numpy() for r in MODEL_ROLES),
+                               min_gap=cfg.eval.min_gap, n_boot=cfg.eval.n_bootstrap, seed=cfg.seed, level=cfg.eval.level)
+    out["n_test"] = int(len(labels))
+    return out
+
+
+def summary_table(m: dict) -> str:
+    def fmt(x):
+        return "  n/a" if x is None else f"{x:.3f}"
+
+    rows = [f"{'model':<9}{'acc':>7}{'auroc':>8}"]
+    rows += [f"{role:<9}{fmt(m[role]['acc']):>7}{fmt(m[role]['auroc']):>8}" for role in MODEL_ROLES]
+    pgr = m["pgr"]
+    if pgr["value"] is None:
+        pgr_text = f"PGR      n/a ({pgr['reason']})"
+    else:
+        pgr_text = f"PGR      {pgr['value']:.3f}  95% CI [{fmt(pgr['ci_low'])}, {fmt(pgr['ci_high'])}]"
+    rows += [f"gap      {m['gap']:+.3f} (ceiling − weak accuracy, {m['n_test']} test examples)", pgr_text]
+    return "result:\n" + "\n".join("  " + r for r in rows)

@@ -1,0 +1,110 @@
+"""Atomic files, content-hashed step cache, and the run log.
+
+Every file is written to a temporary name and renamed into place, so a killed process leaves
+either the old file or the new one, never half of one. A cached step is a folder named by the
+hash of everything it depends on; it appears (by one rename) only when the step has finished,
+so a rerun after a kill redoes the unfinished step and reuses every finished one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import filelock
+import pandas as pd
+import yaml
+
+
+def atomic_write_text(path: Path, text: str):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def atomic_write_json(path: Path, data):
+    atomic_write_text(path, json.dumps(data, indent=2, default=_jsonable) + "\n")
+
+
+def atomic_write_yaml(path: Path, data):
+    atomic_write_text(path, yaml.safe_dump(data, sort_keys=False))
+
+
+def atomic_write_parquet(path: Path, frame: pd.DataFrame):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    frame.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def _jsonable(value):
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def content_hash(payload) -> str:
+    text = json.dumps(payload, sort_keys=True, default=_jsonable)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class RunLog:
+    """Human lines on stderr, and the same events as JSON lines in the run's log.jsonl."""
+
+    def __init__(self, path: Path | None = None, quiet: bool = False):
+        self.path, self.quiet, self.start = path, quiet, time.time()
+
+    def __call__(self, event: str, message: str = "", **fields):
+        record = {"time": round(time.time() - self.start, 2), "event": event, **fields}
+        if message:
+            record["message"] = message
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a") as handle:
+                handle.write(json.dumps(record, default=_jsonable) + "\n")
+        if message and not self.quiet:
+            print(f"[w2s-eval] {message}", file=sys.stderr, flush=True)
+
+
+class StepCache:
+    """Finished steps under ``root/<step>-<key>/``, each holding a ``step.json`` manifest."""
+
+    MANIFEST = "step.json"
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def folder(self, step: str, key: str) -> Path:
+        return self.root / f"{step}-{key}"
+
+    def is_done(self, step: str, key: str) -> bool:
+        return (self.folder(step, key) / self.MANIFEST).exists()
+
+    def run(self, step: str, key: str, work: Callable[[Path], dict], log: RunLog) -> Path:
+        """Run ``work(tmp_folder) -> info`` unless the step is cached; return the step folder."""
+        final = self.folder(step, key)
+        self.root.mkdir(parents=True, exist_ok=True)
+        # One process per step at a time: a second one waits, then finds the step done.
+        with filelock.FileLock(str(self.root / f".{step}-{key}.lock")):
+            if self.is_done(step, key):
+                log("step_cached", f"{step}: reusing cached result {final.name}", step=step, key=key)
+                return final
+            tmp = self.root / f".{step}-{key}.partial"
+            shutil.rmtree(tmp, ignore_errors=True)  # left by a killed run
+            tmp.mkdir(parents=True)
+            started = time.time()
+            log("step_start", f"{step}: running ({final.name})", step=step, key=key)
+            info = work(tmp) or {}
+            info.update(step=step, key=key, seconds=round(time.time() - started, 2))
+            atomic_write_json(tmp / self.MANIFEST, info)
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(tmp, final)
+            log("step_done", f"{step}: done in {info['seconds']:.0f}s", step=step, key=key, seconds=info["seconds"])
+            return final

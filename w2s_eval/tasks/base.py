@@ -1,0 +1,118 @@
+"""What a task is: a named loader of labelled examples, with its data sources.
+
+Every task yields one table, the *example frame*, with these columns:
+
+- ``id``    unique string id of the example (stable across runs: it seeds the split hash);
+- ``text``  the model input (for preference pairs: both responses, order randomised);
+- ``label`` 0/1 ground truth;
+- ``group`` the unit that could leak between splits (statement, focus, clause, prompt):
+  all examples of one group land in the same split.
+
+Tasks may add metadata columns (``source``, ``subset``, ``target_group``) and, for preference
+data, ``prompt`` / ``chosen`` / ``rejected`` so later paradigms (reward, DPO) can use the pairs.
+
+Data resolves, in order: an explicit folder (``--data-dir``) → the local mirror named by
+``W2S_DATA_DIR`` (laid out like ``shared/data``) → the task's Hugging Face hub dataset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from ..errors import UserError
+
+REQUIRED_COLUMNS = ("id", "text", "label", "group")
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    description: str
+    # Folder under the local mirror (W2S_DATA_DIR) that holds this task's files.
+    local_subdir: str
+    # The real dataset on the Hugging Face hub, for users with internet.
+    hub_dataset: str
+    load_local: Callable[[Path], pd.DataFrame]
+    load_hub: Callable[[], pd.DataFrame]
+    label_names: tuple[str, str] = ("negative", "positive")
+    pairwise: bool = False
+    notes: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def load(self, data_dir: str | os.PathLike | None = None) -> tuple[pd.DataFrame, str]:
+        """Return (example frame, human-readable source)."""
+        root = resolve_data_dir(data_dir)
+        if root is not None:
+            folder = root / self.local_subdir
+            if not folder.is_dir():
+                raise UserError(
+                    f"task {self.name!r}: data folder {folder} does not exist "
+                    f"(expected the layout of shared/data: <dir>/{self.local_subdir}/...)"
+                )
+            frame, source = self.load_local(folder), str(folder)
+        else:
+            frame, source = _from_hub(self), f"hf://{self.hub_dataset}"
+        return check_frame(frame, source), source
+
+
+def resolve_data_dir(explicit: str | os.PathLike | None) -> Path | None:
+    """The local data mirror: an explicit folder, else $W2S_DATA_DIR, else None (use the hub)."""
+    value = explicit or os.environ.get("W2S_DATA_DIR")
+    if not value:
+        return None
+    root = Path(value).expanduser()
+    if not root.is_dir():
+        origin = "--data-dir" if explicit else "W2S_DATA_DIR"
+        raise UserError(f"{origin}={value}: not a folder")
+    return root
+
+
+def _from_hub(task: Task) -> pd.DataFrame:
+    try:
+        return task.load_hub()
+    except UserError:
+        raise
+    except Exception as exc:  # network, auth, offline mode: say what to do instead
+        raise UserError(
+            f"task {task.name!r}: no local data (set W2S_DATA_DIR or --data-dir to a folder "
+            f"laid out like shared/data) and loading the hub dataset {task.hub_dataset!r} "
+            f"failed: {type(exc).__name__}: {str(exc)[:200]}"
+        ) from None
+
+
+def check_frame(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise UserError(f"{source}: missing columns {missing}; a task needs {list(REQUIRED_COLUMNS)}")
+    if frame.empty:
+        raise UserError(f"{source}: no examples")
+    if frame["id"].duplicated().any():
+        dup = frame.loc[frame["id"].duplicated(), "id"].iloc[0]
+        raise UserError(f"{source}: duplicate example id {dup!r}")
+    bad = ~frame["label"].isin([0, 1])
+    if bad.any():
+        raise UserError(f"{source}: labels must be 0/1, found {frame.loc[bad, 'label'].iloc[0]!r}")
+    frame = frame.reset_index(drop=True)
+    frame["label"] = frame["label"].astype(int)
+    frame["id"] = frame["id"].astype(str)
+    frame["group"] = frame["group"].astype(str)
+    return frame
+
+
+def text_key(text: str) -> str:
+    """A short stable key for a text (used as id or leak group)."""
+    return hashlib.sha1(" ".join(text.lower().split()).encode()).hexdigest()[:16]
+
+
+def hub_frame(hub_id: str, **kwargs) -> pd.DataFrame:
+    """Load every split of a hub dataset into one pandas frame (needs internet)."""
+    import datasets
+
+    loaded = datasets.load_dataset(hub_id, **kwargs)
+    return pd.concat([split.to_pandas() for split in loaded.values()], ignore_index=True)

@@ -1,0 +1,79 @@
+"""reward: which of two replies is the more harmless? (HH-RLHF single-turn pairs, judged pairwise)
+
+Why pairwise: a single dialogue judged alone ("is this the chosen one?") is at chance for every
+small model. Here the model sees the prompt and both replies, in an order randomised per pair
+(stable across runs), and says whether reply A is the preferred one. The leak group is the
+human prompt. ``prompt`` / ``chosen`` / ``rejected`` are kept for the reward and DPO paradigms.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from .base import Task, hub_frame, text_key
+
+# Replies are clipped so that prompt + both replies fit a 256-token encoder window without
+# truncation cutting reply B away entirely.
+MAX_PROMPT_CHARS, MAX_REPLY_CHARS = 300, 400
+
+
+def split_dialogue(dialogue: str) -> tuple[str, str]:
+    """'\\n\\nHuman: P\\n\\nAssistant: R' -> (P, R) for a single-turn dialogue."""
+    head, _, reply = dialogue.rpartition("\n\nAssistant:")
+    return head.replace("\n\nHuman:", "", 1).strip(), reply.strip()
+
+
+def format_pair(prompt: str, reply_a: str, reply_b: str) -> str:
+    return (f"Human: {prompt[:MAX_PROMPT_CHARS]}\n\nReply A: {reply_a[:MAX_REPLY_CHARS]}"
+            f"\n\nReply B: {reply_b[:MAX_REPLY_CHARS]}")
+
+
+def pairs_frame(pairs: list[tuple[str, str]], source: str) -> pd.DataFrame:
+    rows, seen = [], set()
+    for chosen_dialogue, rejected_dialogue in pairs:
+        if chosen_dialogue.count("\n\nHuman:") != 1 or rejected_dialogue.count("\n\nHuman:") != 1:
+            continue  # multi-turn: not this task
+        prompt, chosen = split_dialogue(chosen_dialogue)
+        _, rejected = split_dialogue(rejected_dialogue)
+        if not chosen or not rejected or chosen == rejected:
+            continue
+        key = text_key(prompt + "\x00" + chosen + "\x00" + rejected)
+        if key in seen:
+            continue
+        seen.add(key)
+        # The order is a function of the pair alone, so the same pair reads the same in every run.
+        chosen_first = int(key, 16) % 2 == 0
+        reply_a, reply_b = (chosen, rejected) if chosen_first else (rejected, chosen)
+        rows.append({"id": f"hh-{key}", "text": format_pair(prompt, reply_a, reply_b),
+                     "label": int(chosen_first), "group": text_key(prompt), "prompt": prompt,
+                     "chosen": chosen, "rejected": rejected, "source": source})
+    return pd.DataFrame(rows)
+
+
+def load_local(folder: Path) -> pd.DataFrame:
+    pairs = []
+    for path in sorted(folder.glob("hh-single-turn/harmless_*.jsonl.gz")):
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            pairs += [(r["chosen"], r["rejected"]) for r in map(json.loads, handle)]
+    return pairs_frame(pairs, "hh-rlhf-harmless-single-turn")
+
+
+def load_hub() -> pd.DataFrame:
+    raw = hub_frame("Anthropic/hh-rlhf", data_dir="harmless-base")
+    return pairs_frame(list(zip(raw["chosen"], raw["rejected"])), "hh-rlhf-harmless-single-turn")
+
+
+TASK = Task(
+    name="reward",
+    description="preference: is reply A more harmless than reply B? (HH-RLHF single-turn pairs, split by prompt)",
+    local_subdir="preference/hh-single-turn-w2s-deception",
+    hub_dataset="Anthropic/hh-rlhf",
+    load_local=load_local,
+    load_hub=load_hub,
+    label_names=("B preferred", "A preferred"),
+    pairwise=True,
+)
