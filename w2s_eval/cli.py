@@ -124,8 +124,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_libraries():
+    """Keep the terminal for w2s-eval's own messages: library chatter goes to the run log or away."""
+    import logging
+    import warnings
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*gguf.*")
+    for name in ("transformers", "bitsandbytes", "peft", "accelerate"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+    except ImportError:
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    quiet_libraries()
     try:
         return args.func(args)
     except UserError as exc:

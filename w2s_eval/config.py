@@ -24,6 +24,7 @@ class TrainConfig:
     """How one model is trained (classify paradigm)."""
 
     finetune: str = "full"  # full | lora | head (head: frozen body, trained classifier)
+    quant: str = "auto"  # auto | none | 8bit | 4bit (auto: 4-bit QLoRA for LoRA on CUDA, else none)
     epochs: float = 3.0
     lr: float = 5e-5
     batch_size: int = 16
@@ -167,14 +168,20 @@ def parse_assignment(text: str) -> dict:
 
 
 def load_config(config_file: str | None = None, assignments: list[str] = (), flags: dict | None = None) -> RunConfig:
-    config = merge_into(RunConfig(), packaged_yaml("default.yaml"), "configs/default.yaml")
+    layers = []  # (settings, where they came from), lowest precedence first
     if config_file:
-        merge_into(config, read_yaml(Path(config_file)), str(config_file))
-    for text in assignments:
-        merge_into(config, parse_assignment(text), f"--set {text}")
-    for key, value in (flags or {}).items():
-        if value is not None:
-            merge_into(config, _nest(key, value), f"--{key.split('.')[-1].replace('_', '-')}")
+        layers.append((read_yaml(Path(config_file)), str(config_file)))
+    layers += [(parse_assignment(text), f"--set {text}") for text in assignments]
+    layers += [(_nest(key, value), f"--{key.split('.')[-1].replace('_', '-')}")
+               for key, value in (flags or {}).items() if value is not None]
+    config = merge_into(RunConfig(), packaged_yaml("default.yaml"), "configs/default.yaml")
+    # Per-task defaults (configs/task_defaults.yaml) sit between the packaged defaults and
+    # everything the user says, so the user can still override them.
+    task = next((d["task"] for d, _ in reversed(layers) if isinstance(d, dict) and isinstance(d.get("task"), str)), config.task)
+    if not any(isinstance(d, dict) and (d.get("data") or {}).get("file") for d, _ in layers):
+        merge_into(config, packaged_yaml("task_defaults.yaml").get(task) or {}, f"configs/task_defaults.yaml ({task})")
+    for data, where in layers:
+        merge_into(config, data, where)
     return config
 
 

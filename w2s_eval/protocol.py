@@ -34,7 +34,7 @@ from .tasks import get_task
 from .tasks.base import Task
 from .tasks.custom import custom_task
 from .trainers.bow import BowClassifier
-from .trainers.classify import FINETUNE_MODES, TransformerClassifier
+from .trainers.classify import FINETUNE_MODES, TransformerClassifier, resolve_quant
 from .trainers.losses import LOSSES, make_loss
 
 PARADIGMS = ("classify",)
@@ -77,6 +77,10 @@ def validate(cfg: RunConfig):
         mode = getattr(cfg, role).finetune
         if mode not in FINETUNE_MODES:
             raise UserError(f"{role}.finetune: unknown mode {mode!r}; valid: {', '.join(FINETUNE_MODES)}")
+        try:
+            resolve_quant(getattr(cfg, role).quant, mode)
+        except UserError as exc:
+            raise UserError(f"{role}.{exc}") from None
 
 
 # -- models -------------------------------------------------------------------------------------
@@ -203,7 +207,7 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path = "runs", quiet: bool = F
                    weak_label_acc_B=float(((weak_B > 0.5) == (B["label"].to_numpy() == 1)).mean()),
                    seconds=round(time.time() - started, 1))
     atomic_write_json(run_dir / "metrics.json", metrics)
-    log("done", summary_table(metrics), metrics={k: metrics[k] for k in ("weak", "student", "ceiling", "gap", "pgr")})
+    log("done", metrics={k: metrics[k] for k in ("weak", "student", "ceiling", "gap", "pgr")})
     return run_dir
 
 

@@ -16,9 +16,9 @@ import pandas as pd
 
 from .base import Task, hub_frame, text_key
 
-# Replies are clipped so that prompt + both replies fit a 256-token encoder window without
+# Replies are clipped so that prompt + both replies fit a 192-token encoder window without
 # truncation cutting reply B away entirely.
-MAX_PROMPT_CHARS, MAX_REPLY_CHARS = 300, 400
+MAX_PROMPT_CHARS, MAX_REPLY_CHARS = 200, 300
 
 
 def split_dialogue(dialogue: str) -> tuple[str, str]:

@@ -16,10 +16,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+from transformers.trainer_callback import ProgressCallback
 from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
                           Trainer, TrainerCallback, TrainingArguments)
 
 from ..config import TrainConfig
+from ..errors import UserError
 from .losses import make_loss, soft_xent
 
 FINETUNE_MODES = ("full", "lora", "head")
@@ -38,6 +40,13 @@ class W2STrainer(Trainer):
         progress = self.state.global_step / max(1, self.state.max_steps)
         loss = self.w2s_loss(outputs.logits, soft, progress)
         return (loss, outputs) if return_outputs else loss
+
+
+class QuietProgress(ProgressCallback):
+    """The Trainer's progress bar, without printing every log dict under it (the run log has them)."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        pass
 
 
 class SelectOnVal(TrainerCallback):
@@ -84,6 +93,39 @@ def body_and_head(model) -> tuple[list[str], list[str]]:
     return body_linears, head
 
 
+QUANT_MODES = ("auto", "none", "8bit", "4bit")
+
+
+def resolve_quant(quant: str, finetune: str) -> str:
+    """auto: 4-bit (QLoRA) for LoRA training on CUDA, full precision otherwise."""
+    if quant not in QUANT_MODES:
+        raise UserError(f"quant: unknown mode {quant!r}; valid: {', '.join(QUANT_MODES)}")
+    if quant == "auto":
+        return "4bit" if torch.cuda.is_available() and finetune == "lora" else "none"
+    if quant != "none" and finetune != "lora":
+        raise UserError(f"quant: {quant} weights are frozen, so only finetune: lora can train them (got {finetune})")
+    return quant
+
+
+def load_sequence_classifier(location: str, quant: str):
+    """A 2-class sequence classifier from a folder or hub id; NF4 4-bit or 8-bit via bitsandbytes."""
+    kwargs = {"num_labels": 2}
+    if quant == "4bit":
+        from transformers import BitsAndBytesConfig
+
+        compute = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=compute)
+    elif quant == "8bit":
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
+    if quant != "none" and torch.cuda.is_available():
+        kwargs["device_map"] = {"": 0}
+    return AutoModelForSequenceClassification.from_pretrained(location, **kwargs)
+
+
 class TransformerClassifier:
     def __init__(self, location: str, train: TrainConfig, seed: int = 0):
         self.location, self.train_cfg, self.seed = location, train, seed
@@ -91,13 +133,20 @@ class TransformerClassifier:
         if self.tokenizer.pad_token is None:  # decoder LMs often ship without one
             self.tokenizer.pad_token = self.tokenizer.eos_token
         torch.manual_seed(seed)
-        self.model = AutoModelForSequenceClassification.from_pretrained(location, num_labels=2)
+        self.quant = resolve_quant(train.quant, train.finetune)
+        self.model = load_sequence_classifier(location, self.quant)
         self.model.config.pad_token_id = self.tokenizer.pad_token_id
         self.history: list[dict] = []
         self._prepare(train.finetune)
 
     def _prepare(self, finetune: str):
         body, head = body_and_head(self.model)
+        if self.quant != "none":
+            from peft import prepare_model_for_kbit_training
+
+            # Casts norms and the head to fp32 and enables input grads, so adapters train stably
+            # on top of frozen 4/8-bit weights (QLoRA).
+            self.model = prepare_model_for_kbit_training(self.model, use_gradient_checkpointing=False)
         if finetune == "lora":
             from peft import LoraConfig, get_peft_model
 
@@ -135,20 +184,19 @@ class TransformerClassifier:
     # -- training --------------------------------------------------------------------------
 
     def fit(self, texts, soft_labels, val_texts=None, val_labels=None, loss=None, work_dir: Path | None = None):
-        import datasets
-
         cfg = self.train_cfg
         encoded = self._encode(texts)
-        train_set = datasets.Dataset.from_dict({
-            "input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"],
-            "labels": np.asarray(soft_labels, dtype=np.float32)})
+        # A plain list of dicts: the Trainer needs only len() and indexing, and the length-grouped
+        # sampler reads each example's input_ids.
+        train_set = [{"input_ids": ids, "attention_mask": mask, "labels": float(p)}
+                     for ids, mask, p in zip(encoded["input_ids"], encoded["attention_mask"], soft_labels)]
         on_cpu = not torch.cuda.is_available()
         args = TrainingArguments(
             output_dir=str(work_dir or Path.cwd() / ".trainer"), num_train_epochs=cfg.epochs,
             per_device_train_batch_size=cfg.batch_size, learning_rate=cfg.lr, weight_decay=cfg.weight_decay,
             warmup_steps=cfg.warmup, lr_scheduler_type="linear", train_sampling_strategy="group_by_length",
             save_strategy="no", eval_strategy="no", report_to=[], logging_steps=10, seed=self.seed,
-            use_cpu=on_cpu, bf16=False, fp16=False, remove_unused_columns=False, dataloader_num_workers=0,
+            use_cpu=on_cpu, bf16=not on_cpu and torch.cuda.is_bf16_supported(), fp16=False, remove_unused_columns=False, dataloader_num_workers=0,
             disable_tqdm=False)
         callbacks = []
         if cfg.select_on_val and val_texts is not None and len(val_texts):
@@ -156,6 +204,8 @@ class TransformerClassifier:
         trainer = W2STrainer(model=self.model, args=args, train_dataset=train_set,
                              data_collator=DataCollatorWithPadding(self.tokenizer), callbacks=callbacks,
                              w2s_loss=loss or make_loss("xent"))
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(QuietProgress)
         trainer.train()
         self.history = [h for h in trainer.state.log_history if "loss" in h] + (callbacks[0].history if callbacks else [])
         return self
@@ -166,7 +216,8 @@ class TransformerClassifier:
         folder.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(folder)
         self.tokenizer.save_pretrained(folder)
-        meta = {"base": self.location, "finetune": self.train_cfg.finetune, "max_length": self.train_cfg.max_length}
+        meta = {"base": self.location, "finetune": self.train_cfg.finetune, "quant": self.quant,
+                "max_length": self.train_cfg.max_length}
         (folder / "w2s_model.json").write_text(json.dumps(meta, indent=2))
 
     @classmethod
@@ -174,12 +225,13 @@ class TransformerClassifier:
         meta = json.loads((folder / "w2s_model.json").read_text())
         out = cls.__new__(cls)
         out.location, out.seed, out.history = meta["base"], 0, []
-        out.train_cfg = TrainConfig(finetune=meta["finetune"], max_length=meta["max_length"])
+        out.train_cfg = TrainConfig(finetune=meta["finetune"], max_length=meta["max_length"], quant=meta["quant"])
+        out.quant = meta["quant"]
         out.tokenizer = AutoTokenizer.from_pretrained(folder)
         if meta["finetune"] == "lora":
             from peft import PeftModel
 
-            base = AutoModelForSequenceClassification.from_pretrained(meta["base"], num_labels=2)
+            base = load_sequence_classifier(meta["base"], out.quant)
             base.config.pad_token_id = out.tokenizer.pad_token_id
             out.model = PeftModel.from_pretrained(base, folder)
         else:

@@ -1,0 +1,83 @@
+"""Config layering and the command line's answers to bad input: one clear line, exit status 2."""
+
+import pytest
+
+from w2s_eval.cli import main
+from w2s_eval.config import load_config
+from w2s_eval.errors import UserError
+
+
+def test_layers_override_in_order(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("task: legal\nstrong_train: {epochs: 1}\nloss: {name: logconf}\n")
+    cfg = load_config(str(path), ["strong_train.epochs=2", "eval.min_gap=0.1"], {"task": "safety", "seed": None})
+    assert cfg.task == "safety"  # flag beats file
+    assert cfg.strong_train.epochs == 2.0  # --set beats file
+    assert cfg.loss.name == "logconf" and cfg.eval.min_gap == 0.1
+    assert cfg.strong_train.finetune == "lora"  # packaged default kept
+    assert cfg.seed == 0  # an unset flag changes nothing
+
+
+def test_unknown_key_names_the_file_and_key(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("strong_train: {epoks: 1}\n")
+    with pytest.raises(UserError, match=r"bad.yaml: unknown key 'strong_train.epoks'.*epochs"):
+        load_config(str(path))
+
+
+def test_wrong_type_names_the_key():
+    with pytest.raises(UserError, match=r"strong_train.batch_size: expected int"):
+        load_config(None, ["strong_train.batch_size=big"])
+
+
+def test_missing_config_file():
+    with pytest.raises(UserError, match="does not exist"):
+        load_config("/no/such/file.yaml")
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["run", "--task", "sarcasm"], "valid choices: legal, reward, safety, toxicity"),
+    (["run", "--gap", "huge"], "valid choices: large, medium, small"),
+    (["run", "--profile", "tpu"], "valid choices: auto, cpu, gpu"),
+    (["run", "--loss", "magic"], "valid choices: logconf, xent"),
+    (["run", "--paradigm", "rlhf"], "valid choices: classify"),
+    (["run", "--weak", "gpt-17"], "unknown model 'gpt-17'"),
+    (["run", "--set", "nope=1"], "unknown key 'nope'"),
+    (["run", "--set", "strong_train.finetune=half"], "strong_train.finetune: unknown mode 'half'"),
+    (["models", "path", "bert-huge"], "valid choices: gemma3-270m, minilm-l6, mpnet-base, smollm2-135m"),
+])
+def test_bad_names_give_one_line_and_status_2(capsys, tmp_path, argv, expected):
+    assert main(argv + (["--out", str(tmp_path)] if argv[0] == "run" else [])) == 2
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err
+
+
+def write(path, text):
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize("name, content, expected", [
+    ("missing.csv", None, "no such file"),
+    ("empty.csv", "", "cannot read it"),
+    ("header_only.csv", "text,label\n", "no rows"),
+    ("nolabel.csv", "text,target\nhello,1\n", r"missing column\(s\) \['label'\]; the file has columns \['text', 'target'\]"),
+    ("badlabel.jsonl", '{"text": "a", "label": "maybe"}\n', "must hold binary labels"),
+    ("data.txt", "hello", "unsupported file type"),
+])
+def test_bad_data_files_name_the_file_and_columns(capsys, tmp_path, name, content, expected):
+    path = tmp_path / name
+    if content is not None:
+        path.write_text(content)
+    assert main(["run", "--data", str(path), "--weak", "tfidf", "--strong", "tfidf", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err
+    assert __import__("re").search(expected, err), err
+
+
+def test_tasks_command_lists_sizes_and_sources(capsys, data_dir):
+    assert main(["tasks"]) == 0
+    out = capsys.readouterr().out
+    for name in ("safety", "toxicity", "legal", "reward"):
+        assert name in out
+    assert "hub: toxigen/toxigen-data" in out and str(data_dir) in out

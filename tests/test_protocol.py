@@ -1,0 +1,107 @@
+"""End to end on real data and real models: the run folder, cache reuse, resume after a kill.
+
+Tiny sizes (a few dozen examples, one epoch) keep these to seconds; the models are real
+(TF-IDF, and MiniLM-L6 from the offline zoo, pulled once per session) and so are the data.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from w2s_eval.config import load_config
+from w2s_eval.protocol import run_experiment
+
+pytestmark = pytest.mark.slow
+
+TINY = [
+    "splits.max_per_split={A: 48, B: 48, val: 16, test: 48}",
+    "strong_train.epochs=1", "strong_train.batch_size=16", "strong_train.max_length=48",
+    "eval.n_bootstrap=200", "threads=1",
+]
+
+
+def tiny_config(**flags):
+    base = {"task": "toxicity", "weak_model": "tfidf", "strong_model": "minilm-l6"}
+    return load_config(None, TINY, base | flags)
+
+
+def events(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+
+
+def cached_steps(run_dir: Path) -> set[str]:
+    """Steps the *latest* invocation reused (the log appends across invocations)."""
+    log = events(run_dir)
+    last_start = max(i for i, e in enumerate(log) if e["event"] == "start")
+    return {e["step"] for e in log[last_start:] if e["event"] == "step_cached"}
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    return out, run_experiment(tiny_config(), out, quiet=True)
+
+
+def test_run_folder_layout_and_metrics(first_run):
+    _, run_dir = first_run
+    assert {"config.yaml", "predictions.parquet", "metrics.json", "log.jsonl"} <= {p.name for p in run_dir.iterdir()}
+    predictions = pd.read_parquet(run_dir / "predictions.parquet")
+    assert list(predictions.columns) == ["id", "label", "weak", "student", "ceiling"]
+    assert len(predictions) == 48 and predictions["id"].is_unique
+    assert predictions[["weak", "student", "ceiling"]].apply(lambda c: c.between(0, 1).all()).all()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    for role in ("weak", "student", "ceiling"):
+        acc = (predictions[role].gt(0.5) == predictions["label"].eq(1)).mean()
+        assert metrics[role]["acc"] == pytest.approx(acc)
+        assert 0 <= metrics[role]["auroc"] <= 1
+    assert metrics["gap"] == pytest.approx(metrics["ceiling"]["acc"] - metrics["weak"]["acc"])
+    assert set(metrics["pgr"]) >= {"value", "ci_low", "ci_high"}
+    if metrics["pgr"]["value"] is None:
+        assert "reason" in metrics["pgr"]
+    resolved = (run_dir / "config.yaml").read_text()
+    assert "weak_model: tfidf" in resolved and "profile: cpu" in resolved
+
+
+def test_changing_only_the_loss_retrains_only_the_student(first_run):
+    out, first_dir = first_run
+    second_dir = run_experiment(tiny_config(**{"loss.name": "logconf"}), out, quiet=True)
+    assert second_dir != first_dir
+    assert cached_steps(second_dir) == {"weak", "label", "ceiling"}
+    first, second = (json.loads((d / "metrics.json").read_text()) for d in (first_dir, second_dir))
+    assert first["weak"] == second["weak"] and first["ceiling"] == second["ceiling"]
+    assert first["steps"]["student"] != second["steps"]["student"]
+
+
+def test_resume_after_a_kill(tmp_path):
+    """Kill a real run (SIGKILL) during the student step; the rerun keeps weak and label."""
+    out = tmp_path / "runs"
+    argv = [sys.executable, "-m", "w2s_eval.cli", "run", "--task", "toxicity", "--weak", "tfidf",
+            "--strong", "minilm-l6", "--out", str(out), "--quiet"] + [a for s in TINY for a in ("--set", s)]
+    # A bigger student so that it is still training when killed.
+    argv += ["--set", "strong_train.epochs=8"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
+    cache = out / ".cache"
+    deadline = time.time() + 240
+    while time.time() < deadline and not list(cache.glob(".student-*.partial")):
+        time.sleep(0.2)
+    assert list(cache.glob("label-*/step.json")), "the label step finished before the kill"
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not list(cache.glob("student-*/step.json")), "the student had not finished"
+    run_dirs = [d for d in out.iterdir() if d.is_dir() and not d.name.startswith(".")]
+    assert len(run_dirs) == 1 and not (run_dirs[0] / "metrics.json").exists()
+
+    argv[argv.index("strong_train.epochs=8")] = "strong_train.epochs=8"  # the same command
+    done = subprocess.run(argv, capture_output=True, text=True, env=os.environ.copy(), timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert cached_steps(run_dirs[0]) == {"weak", "label"}
+    assert (run_dirs[0] / "metrics.json").exists()
+    assert not list(cache.glob(".*.partial")), "no half-written step is left behind"
