@@ -51,8 +51,10 @@ def measure(model: str, finetune: str, n: int, threads: int) -> dict:
             "train_ex_s": n / train_s, "label_ex_s": n / label_s, "peak_rss_mb": peak_mb}
 
 
-def measure_cuda_1b(quant: str, steps: int, seq_len: int, batch: int) -> dict:
-    """A randomly initialised ~1B Llama classifier (no hub needed), LoRA trained on random text."""
+def measure_cuda_1b(quant: str, steps: int, seq_len: int, batch: int, hidden: int = 2048, layers: int = 16) -> dict:
+    """A randomly initialised ~1B Llama classifier (no hub needed), LoRA trained on random text.
+
+    ``hidden`` / ``layers`` shrink it for a smoke test on a CPU."""
     import torch
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import LlamaConfig, LlamaForSequenceClassification, PreTrainedTokenizerFast
@@ -65,11 +67,15 @@ def measure_cuda_1b(quant: str, steps: int, seq_len: int, batch: int) -> dict:
     tok = Tokenizer(models.WordLevel(vocab, unk_token="w0"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="w0", eos_token="w1").save_pretrained(folder)
-    config = LlamaConfig(vocab_size=32000, hidden_size=2048, intermediate_size=5632, num_hidden_layers=16,
-                         num_attention_heads=16, num_key_value_heads=16, num_labels=2, pad_token_id=0)
+    config = LlamaConfig(vocab_size=32000, hidden_size=hidden, intermediate_size=((hidden * 11 // 4 + 255) // 256) * 256,  # 5632 at 2048
+                         num_hidden_layers=layers, num_attention_heads=16, num_key_value_heads=16,
+                         num_labels=2, pad_token_id=0)
+    cuda = torch.cuda.is_available()
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
     torch.manual_seed(0)
     LlamaForSequenceClassification(config).to(torch.bfloat16).save_pretrained(folder)
-    torch.cuda.reset_peak_memory_stats()
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
     cfg = TrainConfig(finetune="lora", quant=quant, epochs=1, lr=2e-4, batch_size=batch,
                       max_length=seq_len, select_on_val=False)
     clf = TransformerClassifier(str(folder), cfg, seed=0)
@@ -78,27 +84,29 @@ def measure_cuda_1b(quant: str, steps: int, seq_len: int, batch: int) -> dict:
     n = steps * batch
     texts = [" ".join(f"w{int(i)}" for i in torch.randint(2, 32000, (seq_len,), generator=rng)) for _ in range(n)]
     labels = torch.randint(0, 2, (n,), generator=rng).float().tolist()
-    torch.cuda.synchronize()
+    sync()
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as work:
         clf.fit(texts, labels, work_dir=Path(work))
-    torch.cuda.synchronize()
+    sync()
     train_s = time.perf_counter() - start
     start = time.perf_counter()
     clf.predict_proba(texts, batch_size=batch * 2, progress=False)
-    torch.cuda.synchronize()
+    sync()
     label_s = time.perf_counter() - start
     weight_dtypes = sorted({str(p.dtype) for n_, p in clf.model.named_parameters() if "lora" not in n_})
     return {"model": "llama-1b-random", "quant": quant, "params_stored": params, "weights": ",".join(weight_dtypes),
             "train_tok_s": n * seq_len / train_s, "label_tok_s": n * seq_len / label_s,
-            "peak_gpu_gb": torch.cuda.max_memory_allocated() / 2**30, "gpu": torch.cuda.get_device_name()}
+            "peak_gpu_gb": torch.cuda.max_memory_allocated() / 2**30 if cuda else 0.0,
+            "gpu": torch.cuda.get_device_name() if cuda else "cpu"}
 
 
 def run_child(args: list[str]) -> dict | None:
     done = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
-        print(f"  failed: {args}: {done.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+        tail = "\n    ".join(done.stderr.strip().splitlines()[-12:])
+        print(f"  failed: {' '.join(args)}:\n    {tail}", file=sys.stderr)
         return None
     return json.loads(lines[-1])
 
@@ -124,18 +132,21 @@ def main():
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--seq-len", type=int, default=512)
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--hidden", type=int, default=2048, help="--cuda-1b model width (2048: ~1B)")
+    parser.add_argument("--layers", type=int, default=16, help="--cuda-1b model depth")
     parser.add_argument("--child", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.child is not None:
         kind, *rest = args.child
-        result = measure_cuda_1b(rest[0], args.steps, args.seq_len, args.batch) if kind == "cuda" else \
+        result = measure_cuda_1b(rest[0], args.steps, args.seq_len, args.batch, args.hidden, args.layers) if kind == "cuda" else \
             measure(rest[0], rest[1], args.n, args.threads)
         print(json.dumps(result))
         return
     if args.cuda_1b:
         rows = [r for q in ("none", "4bit") if (r := run_child(["cuda", q, "--steps", str(args.steps),
-                "--seq-len", str(args.seq_len), "--batch", str(args.batch)]))]
+                "--seq-len", str(args.seq_len), "--batch", str(args.batch), "--hidden", str(args.hidden),
+                "--layers", str(args.layers)]))]
         print(table(rows, ["model", "quant", "params_stored", "weights", "train_tok_s", "label_tok_s", "peak_gpu_gb", "gpu"]))
         return
     rows = []

@@ -107,22 +107,35 @@ def resolve_quant(quant: str, finetune: str) -> str:
     return quant
 
 
+def head_modules(location: str) -> list[str]:
+    """The classification head's module names, read off an empty (meta-device) copy of the model."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(location, num_labels=2)
+    with torch.device("meta"):
+        skeleton = AutoModelForSequenceClassification.from_config(config)
+    return body_and_head(skeleton)[1]
+
+
 def load_sequence_classifier(location: str, quant: str):
-    """A 2-class sequence classifier from a folder or hub id; NF4 4-bit or 8-bit via bitsandbytes."""
+    """A 2-class sequence classifier from a folder or hub id; NF4 4-bit or 8-bit via bitsandbytes.
+
+    The freshly initialised head stays in full precision: it is trained, not adapted.
+    """
     kwargs = {"num_labels": 2}
-    if quant == "4bit":
+    if quant in ("4bit", "8bit"):
         from transformers import BitsAndBytesConfig
 
-        compute = torch.bfloat16 if torch.cuda.is_available() else torch.float32
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=compute)
-    elif quant == "8bit":
-        from transformers import BitsAndBytesConfig
-
-        kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
-    if quant != "none" and torch.cuda.is_available():
-        kwargs["device_map"] = {"": 0}
+        skip = head_modules(location)
+        if quant == "4bit":
+            compute = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+            kwargs["quantization_config"] = BitsAndBytesConfig(
+                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=compute, llm_int8_skip_modules=skip)
+        else:
+            kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=skip)
+        if torch.cuda.is_available():
+            kwargs["device_map"] = {"": 0}
     return AutoModelForSequenceClassification.from_pretrained(location, **kwargs)
 
 
