@@ -80,6 +80,9 @@ def measure_cuda_1b(quant: str, steps: int, seq_len: int, batch: int, hidden: in
                       max_length=seq_len, select_on_val=False)
     clf = TransformerClassifier(str(folder), cfg, seed=0)
     params = sum(p.numel() for p in clf.model.parameters())
+    if cuda and quant == "none":
+        clf.model.to("cuda")  # the Trainer would move it anyway; here so its size is measured
+    weights_gb = torch.cuda.memory_allocated() / 2**30 if cuda else 0.0  # the loaded model alone
     rng = torch.Generator().manual_seed(0)
     n = steps * batch
     texts = [" ".join(f"w{int(i)}" for i in torch.randint(2, 32000, (seq_len,), generator=rng)) for _ in range(n)]
@@ -97,7 +100,7 @@ def measure_cuda_1b(quant: str, steps: int, seq_len: int, batch: int, hidden: in
     weight_dtypes = sorted({str(p.dtype) for n_, p in clf.model.named_parameters() if "lora" not in n_})
     return {"model": "llama-1b-random", "quant": quant, "params_stored": params, "weights": ",".join(weight_dtypes),
             "train_tok_s": n * seq_len / train_s, "label_tok_s": n * seq_len / label_s,
-            "peak_gpu_gb": torch.cuda.max_memory_allocated() / 2**30 if cuda else 0.0,
+            "weights_gb": weights_gb, "peak_gpu_gb": torch.cuda.max_memory_allocated() / 2**30 if cuda else 0.0,
             "gpu": torch.cuda.get_device_name() if cuda else "cpu"}
 
 
@@ -147,7 +150,7 @@ def main():
         rows = [r for q in ("none", "4bit") if (r := run_child(["cuda", q, "--steps", str(args.steps),
                 "--seq-len", str(args.seq_len), "--batch", str(args.batch), "--hidden", str(args.hidden),
                 "--layers", str(args.layers)]))]
-        print(table(rows, ["model", "quant", "params_stored", "weights", "train_tok_s", "label_tok_s", "peak_gpu_gb", "gpu"]))
+        print(table(rows, ["model", "quant", "params_stored", "weights", "train_tok_s", "label_tok_s", "weights_gb", "peak_gpu_gb", "gpu"]))
         return
     rows = []
     for model in args.models.split(","):
