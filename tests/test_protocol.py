@@ -105,3 +105,21 @@ def test_resume_after_a_kill(tmp_path):
     assert cached_steps(run_dirs[0]) == {"weak", "label"}
     assert (run_dirs[0] / "metrics.json").exists()
     assert not list(cache.glob(".*.partial")), "no half-written step is left behind"
+
+
+def test_a_users_own_csv_runs_like_a_task(tmp_path, data_dir):
+    """--data with a CSV cut from real Davidson tweets (hate vs merely offensive), bag-of-words
+    weak and strong, so the whole user-data path runs in seconds."""
+    raw = pd.read_csv(data_dir / "toxicity/davidson-hate-offensive/labeled_data.csv")
+    raw = raw[raw["class"].isin([0, 1])]
+    sample = pd.concat([raw[raw["class"] == 0].head(150), raw[raw["class"] == 1].head(150)])
+    path = tmp_path / "mine.csv"
+    pd.DataFrame({"tweet": sample["tweet"], "is_hate": (sample["class"] == 0).astype(int)}).to_csv(path, index=False)
+    cfg = load_config(None, ["eval.n_bootstrap=100"], {"data.file": str(path), "data.text_field": "tweet",
+                                                      "data.label_field": "is_hate", "weak_model": "tfidf",
+                                                      "strong_model": "tfidf"})
+    run_dir = run_experiment(cfg, tmp_path / "runs", quiet=True)
+    assert run_dir.name.startswith("custom-mine-large-classify-xent-s0-")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["n_test"] == len(pd.read_parquet(run_dir / "predictions.parquet")) > 50
+    assert metrics["splits"]["B"]["n"] > 0 and 0 < metrics["splits"]["test"]["positive"] < 1
