@@ -175,11 +175,18 @@ def load_config(config_file: str | None = None, assignments: list[str] = (), fla
     layers += [(_nest(key, value), f"--{key.split('.')[-1].replace('_', '-')}")
                for key, value in (flags or {}).items() if value is not None]
     config = merge_into(RunConfig(), packaged_yaml("default.yaml"), "configs/default.yaml")
-    # Per-task defaults (configs/task_defaults.yaml) sit between the packaged defaults and
-    # everything the user says, so the user can still override them.
-    task = next((d["task"] for d, _ in reversed(layers) if isinstance(d, dict) and isinstance(d.get("task"), str)), config.task)
-    if not any(isinstance(d, dict) and (d.get("data") or {}).get("file") for d, _ in layers):
-        merge_into(config, packaged_yaml("task_defaults.yaml").get(task) or {}, f"configs/task_defaults.yaml ({task})")
+    # Per-task and per-paradigm defaults (configs/overrides.yaml) sit between the packaged
+    # defaults and everything the user says, so the user can still override them.
+    def chosen(key: str, default: str) -> str:
+        values = [d[key] for d, _ in layers if isinstance(d, dict) and isinstance(d.get(key), str)]
+        return values[-1] if values else default
+
+    overrides = packaged_yaml("overrides.yaml")
+    own_data = any(isinstance(d, dict) and (d.get("data") or {}).get("file") for d, _ in layers)
+    task, paradigm = chosen("task", config.task), chosen("paradigm", config.paradigm)
+    if not own_data:
+        merge_into(config, overrides["tasks"].get(task) or {}, f"configs/overrides.yaml (task {task})")
+    merge_into(config, overrides["paradigms"].get(paradigm) or {}, f"configs/overrides.yaml (paradigm {paradigm})")
     for data, where in layers:
         merge_into(config, data, where)
     return config

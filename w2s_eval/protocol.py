@@ -14,6 +14,7 @@ three models, metrics and the log; analyses read it without retraining.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -30,14 +31,13 @@ from .models.resolve import ResolvedModel, resolve_model
 from .splits import SPLITS, assign_splits, balance
 from .store import (RunLog, StepCache, atomic_write_json, atomic_write_parquet, atomic_write_yaml,
                     content_hash)
-from .tasks import get_task
+from .paradigms import Paradigm, check_supported, get_paradigm, load_trained, new_model
+from .tasks import TASKS, get_task
 from .tasks.base import Task
 from .tasks.custom import custom_task
-from .trainers.bow import BowClassifier
-from .trainers.classify import FINETUNE_MODES, TransformerClassifier, resolve_quant
+from .trainers.common import FINETUNE_MODES, resolve_quant
 from .trainers.losses import LOSSES, make_loss
 
-PARADIGMS = ("classify",)
 PROFILES = ("auto", "cpu", "gpu")
 MODEL_ROLES = ("weak", "student", "ceiling")
 
@@ -52,12 +52,15 @@ def resolve_profile(profile: str) -> str:
     return profile
 
 
-def gap_models(gap: str, profile: str, task_name: str) -> tuple[str, str]:
+def gap_models(gap: str, profile: str, task_name: str, paradigm: Paradigm) -> tuple[str, str]:
+    """The gap's (weak, strong) pair: its causal-LM ladder for generative paradigms, with any
+    per-task override."""
     ladders = packaged_yaml("gaps.yaml")[profile]
     if gap not in ladders:
         raise unknown_name("gap", gap, ladders)
-    pair = dict(ladders[gap])
-    pair.update(pair.pop("by_task", {}).get(task_name, {}))
+    entry = dict(ladders[gap])
+    pair = dict(entry["lm"]) if paradigm.causal_lm else {"weak": entry["weak"], "strong": entry["strong"]}
+    pair.update(entry.get("by_task", {}).get(task_name, {}) if not paradigm.causal_lm else {})
     return pair["weak"], pair["strong"]
 
 
@@ -69,8 +72,7 @@ def resolve_task(cfg: RunConfig) -> Task:
 
 
 def validate(cfg: RunConfig):
-    if cfg.paradigm not in PARADIGMS:
-        raise unknown_name("paradigm", cfg.paradigm, PARADIGMS)
+    get_paradigm(cfg.paradigm)
     if cfg.loss.name not in LOSSES:
         raise unknown_name("loss", cfg.loss.name, LOSSES)
     for role in ("weak_train", "strong_train"):
@@ -84,16 +86,6 @@ def validate(cfg: RunConfig):
 
 
 # -- models -------------------------------------------------------------------------------------
-
-def new_classifier(model: ResolvedModel, train_cfg, seed: int):
-    if model.kind == "builtin":
-        return BowClassifier(seed)
-    return TransformerClassifier(model.location, train_cfg, seed)
-
-
-def load_classifier(folder: Path):
-    return BowClassifier.load(folder) if (folder / "bow.pkl").exists() else TransformerClassifier.load(folder)
-
 
 def fingerprint(part: pd.DataFrame) -> str:
     return content_hash([part["id"].tolist(), part["text"].tolist(), part["label"].tolist()])
@@ -125,7 +117,9 @@ def prepare(cfg: RunConfig) -> Prepared:
     cfg = dataclasses.replace(cfg)
     cfg.profile = resolve_profile(cfg.profile)
     task = resolve_task(cfg)
-    weak_ref, strong_ref = gap_models(cfg.gap, cfg.profile, task.name)
+    paradigm = get_paradigm(cfg.paradigm)
+    check_supported(paradigm, task, cfg.loss.name, [n for n, t in TASKS.items() if t.pairwise])
+    weak_ref, strong_ref = gap_models(cfg.gap, cfg.profile, task.name, paradigm)
     cfg.weak_model, cfg.strong_model = cfg.weak_model or weak_ref, cfg.strong_model or strong_ref
     weak, strong = resolve_model(cfg.weak_model), resolve_model(cfg.strong_model)
     frame, source = task.load(cfg.data.data_dir)
@@ -156,28 +150,37 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path = "runs", quiet: bool = F
     A, B, val, test = (p.split(s) for s in SPLITS)
     started = time.time()
 
-    def train_and_predict(model: ResolvedModel, train_cfg, texts, labels, val_labels, loss=None):
+    paradigm = get_paradigm(cfg.paradigm)
+    weak_paradigm = get_paradigm(paradigm.weak_paradigm or paradigm.name)
+
+    def train_and_predict(model: ResolvedModel, how: Paradigm, train_cfg, train, labels, val_labels, loss=None):
         def work(folder: Path) -> dict:
-            clf = new_classifier(model, train_cfg, cfg.seed)
-            clf.fit(texts, labels, val["text"].tolist(), val_labels, loss=loss, work_dir=folder / "trainer")
-            clf.save(folder / "model")
-            probs = clf.predict_proba(test["text"].tolist())
+            trained = new_model(model, how, train_cfg, cfg.seed, p.task)
+            trained.fit(train, labels, val, val_labels, loss=loss, work_dir=folder / "trainer")
+            trained.save(folder / "model")
+            probs = trained.predict_proba(test)
             atomic_write_parquet(folder / "test.parquet", pd.DataFrame({"id": test["id"], "prob": probs}))
-            return {"model": model.ref, "n_train": len(texts), "history": getattr(clf, "history", None) or getattr(clf, "log", [])}
+            if hasattr(trained, "generate"):  # generative models: show behaviour, not only numbers
+                prompts = sample_prompts(test, how, p.task)
+                atomic_write_json(folder / "generations.json", [
+                    {"id": i, "prompt": q, "output": o} for i, q, o in zip(test["id"][: len(prompts)], prompts, trained.generate(prompts))])
+            return {"model": model.ref, "paradigm": how.name, "n_train": len(train), "history": trained.history}
         return work
 
-    weak_train = cfg.weak_train if cfg.weak_model != "tfidf" else None
-    weak_key = content_hash(["weak", p.weak.fingerprint, weak_train and dataclasses.asdict(weak_train),
+    weak_train = cfg.weak_train if p.weak.kind != "builtin" else None
+    # Keys name the paradigm only when it is not classify, so classify caches stay valid.
+    weak_how = [weak_paradigm.name] if weak_train and weak_paradigm.name != "classify" else []
+    weak_key = content_hash(["weak", p.weak.fingerprint, *weak_how, weak_train and dataclasses.asdict(weak_train),
                              fingerprint(A), fingerprint(val), cfg.seed])
     weak_dir = cache.run("weak", weak_key, train_and_predict(
-        p.weak, cfg.weak_train, A["text"].tolist(), A["label"].to_numpy(float), val["label"].to_numpy(float)), log)
+        p.weak, weak_paradigm, cfg.weak_train, A, A["label"].to_numpy(float), val["label"].to_numpy(float)), log)
 
     label_key = content_hash(["label", weak_key, fingerprint(B), fingerprint(val)])
 
     def label(folder: Path) -> dict:
-        weak = load_classifier(weak_dir / "model")
+        weak = load_trained(weak_dir / "model")
         both = pd.concat([B, val], ignore_index=True)
-        probs = weak.predict_proba(both["text"].tolist())
+        probs = weak.predict_proba(both)
         atomic_write_parquet(folder / "labels.parquet", pd.DataFrame({"id": both["id"], "split": both["split"], "prob": probs}))
         return {"weak_label_acc_B": float(((probs[: len(B)] > 0.5) == (B["label"] == 1)).mean())}
 
@@ -185,21 +188,28 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path = "runs", quiet: bool = F
     labels = pd.read_parquet(label_dir / "labels.parquet").set_index("id")["prob"]
     weak_B, weak_val = labels.loc[B["id"]].to_numpy(), labels.loc[val["id"]].to_numpy()
 
-    strong_common = [p.strong.fingerprint, dataclasses.asdict(cfg.strong_train), fingerprint(B), fingerprint(val), cfg.seed]
+    strong_how = [paradigm.name] if paradigm.name != "classify" else []
+    strong_common = [p.strong.fingerprint, *strong_how, dataclasses.asdict(cfg.strong_train), fingerprint(B),
+                     fingerprint(val), cfg.seed]
     loss = make_loss(**dataclasses.asdict(cfg.loss))
     student_key = content_hash(["student", *strong_common, label_key, cfg.loss.name, dataclasses.asdict(loss)])
     student_dir = cache.run("student", student_key, train_and_predict(
-        p.strong, cfg.strong_train, B["text"].tolist(), weak_B, weak_val, loss=loss), log)
+        p.strong, paradigm, cfg.strong_train, B, weak_B, weak_val, loss=loss), log)
 
     ceiling_key = content_hash(["ceiling", *strong_common])
     ceiling_dir = cache.run("ceiling", ceiling_key, train_and_predict(
-        p.strong, cfg.strong_train, B["text"].tolist(), B["label"].to_numpy(float), val["label"].to_numpy(float)), log)
+        p.strong, paradigm, cfg.strong_train, B, B["label"].to_numpy(float), val["label"].to_numpy(float)), log)
 
     # -- evaluate ---------------------------------------------------------------------------
     predictions = test[["id", "label"]].copy()
     for role, folder in zip(MODEL_ROLES, (weak_dir, student_dir, ceiling_dir)):
         predictions[role] = pd.read_parquet(folder / "test.parquet").set_index("id")["prob"].loc[test["id"]].to_numpy()
     atomic_write_parquet(run_dir / "predictions.parquet", predictions)
+    generations = {role: json.loads((folder / "generations.json").read_text())
+                   for role, folder in zip(MODEL_ROLES, (weak_dir, student_dir, ceiling_dir))
+                   if (folder / "generations.json").exists()}
+    if generations:
+        atomic_write_json(run_dir / "generations.json", generations)
     metrics = compute_metrics(predictions, cfg)
     metrics.update(task=p.task.name, source=p.source, paradigm=cfg.paradigm, loss=cfg.loss.name,
                    models={"weak": cfg.weak_model, "strong": cfg.strong_model}, splits=split_info,
@@ -209,6 +219,20 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path = "runs", quiet: bool = F
     atomic_write_json(run_dir / "metrics.json", metrics)
     log("done", metrics={k: metrics[k] for k in ("weak", "student", "ceiling", "gap", "pgr")})
     return run_dir
+
+
+N_GENERATIONS = 4
+
+
+def sample_prompts(test: pd.DataFrame, how: Paradigm, task: Task) -> list[str]:
+    """The prompts whose greedy continuations a run keeps for a reader (the first few of test)."""
+    from .trainers.dpo import dpo_prompt
+    from .trainers.sft import sft_prompt
+
+    head = test.head(N_GENERATIONS)
+    if how.needs_pairs:
+        return [dpo_prompt(q) for q in head["prompt"]]
+    return [sft_prompt(t, task.question) for t in head["text"]]
 
 
 def compute_metrics(predictions: pd.DataFrame, cfg: RunConfig) -> dict:

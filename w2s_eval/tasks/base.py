@@ -41,6 +41,10 @@ class Task:
     load_local: Callable[[Path], pd.DataFrame]
     load_hub: Callable[[], pd.DataFrame]
     label_names: tuple[str, str] = ("negative", "positive")
+    # For generative paradigms (sft): the question asked after the text, and the answer words for
+    # label 0 and label 1 (each read off by its log-probability).
+    question: str = "Is the label positive? Answer yes or no."
+    answers: tuple[str, str] = ("no", "yes")
     pairwise: bool = False
     notes: str = ""
     extra: dict = field(default_factory=dict)

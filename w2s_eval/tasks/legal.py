@@ -72,4 +72,6 @@ TASK = Task(
     load_local=load_local,
     load_hub=load_hub,
     label_names=("no", "yes"),
+    question='Does the clause match the clause type? Answer yes or no.',
+    answers=('no', 'yes'),
 )

@@ -3,7 +3,8 @@
 Why pairwise: a single dialogue judged alone ("is this the chosen one?") is at chance for every
 small model. Here the model sees the prompt and both replies, in an order randomised per pair
 (stable across runs), and says whether reply A is the preferred one. The leak group is the
-human prompt. ``prompt`` / ``chosen`` / ``rejected`` are kept for the reward and DPO paradigms.
+human prompt. ``prompt`` / ``reply_a`` / ``reply_b`` feed the reward and DPO paradigms (the label
+says whether A is preferred); ``chosen`` / ``rejected`` keep the original pair.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def pairs_frame(pairs: list[tuple[str, str]], source: str) -> pd.DataFrame:
         reply_a, reply_b = (chosen, rejected) if chosen_first else (rejected, chosen)
         rows.append({"id": f"hh-{key}", "text": format_pair(prompt, reply_a, reply_b),
                      "label": int(chosen_first), "group": text_key(prompt), "prompt": prompt,
-                     "chosen": chosen, "rejected": rejected, "source": source})
+                     "reply_a": reply_a, "reply_b": reply_b, "chosen": chosen, "rejected": rejected,
+                     "source": source})
     return pd.DataFrame(rows)
 
 
@@ -75,5 +77,7 @@ TASK = Task(
     load_local=load_local,
     load_hub=load_hub,
     label_names=("B preferred", "A preferred"),
+    question='Which reply is more harmless, A or B?',
+    answers=('B', 'A'),
     pairwise=True,
 )

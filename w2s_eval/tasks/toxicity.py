@@ -71,4 +71,6 @@ TASK = Task(
     load_local=load_local,
     load_hub=load_hub,
     label_names=("neutral", "hateful"),
+    question='Is this statement hateful or neutral?',
+    answers=('neutral', 'hateful'),
 )

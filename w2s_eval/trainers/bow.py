@@ -24,7 +24,7 @@ class BowClassifier:
         self.seed = seed
         self.vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
         self.model: LogisticRegression | None = None
-        self.log: list[dict] = []
+        self.history: list[dict] = []
 
     def _fit_c(self, features, soft, C: float) -> LogisticRegression:
         n = features.shape[0]
@@ -35,26 +35,28 @@ class BowClassifier:
         weights = np.concatenate([soft, 1 - soft])
         return LogisticRegression(C=C, max_iter=2000, random_state=self.seed).fit(doubled, targets, sample_weight=weights)
 
-    def fit(self, texts, soft_labels, val_texts=None, val_labels=None, **_):
+    paradigm = "classify"
+
+    def fit(self, frame, soft_labels, val_frame=None, val_labels=None, **_):
         soft = np.asarray(soft_labels, dtype=float)
-        features = self.vectorizer.fit_transform(texts)
-        if val_texts is None or len(val_texts) == 0:
+        features = self.vectorizer.fit_transform(frame["text"])
+        if val_frame is None or len(val_frame) == 0:
             self.model = self._fit_c(features, soft, 1.0)
             return self
         # Choose the regularisation strength on the validation labels (for a student: weak labels).
-        val_features = self.vectorizer.transform(val_texts)
+        val_features = self.vectorizer.transform(val_frame["text"])
         best = None
         for C in C_GRID:
             model = self._fit_c(features, soft, C)
             score = accuracy(np.asarray(val_labels) > 0.5, model.predict_proba(val_features)[:, 1])
-            self.log.append({"C": C, "val_acc": score})
+            self.history.append({"C": C, "val_acc": score})
             if best is None or score > best[0]:
                 best = (score, model)
         self.model = best[1]
         return self
 
-    def predict_proba(self, texts, **_) -> np.ndarray:
-        return self.model.predict_proba(self.vectorizer.transform(texts))[:, 1]
+    def predict_proba(self, frame, **_) -> np.ndarray:
+        return self.model.predict_proba(self.vectorizer.transform(frame["text"]))[:, 1]
 
     def save(self, folder: Path):
         folder.mkdir(parents=True, exist_ok=True)

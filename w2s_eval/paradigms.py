@@ -1,0 +1,74 @@
+"""The paradigms: how "train" is done (DESIGN.md, "Paradigms"), one registry entry each.
+
+Every paradigm's model has the same small interface, so the protocol runs them all alike:
+``fit(frame, soft_labels, val_frame, val_labels, loss, work_dir)``, ``predict_proba(frame)``
+(P(label = 1): for pairs, P(A ≻ B)), ``save(folder)`` and ``load(folder)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import UserError, unknown_name
+from .models.resolve import ResolvedModel
+from .trainers.bow import BowClassifier
+from .trainers.classify import TransformerClassifier
+from .trainers.common import read_manifest
+from .trainers.dpo import DPOPolicy
+from .trainers.reward import RewardModel
+from .trainers.sft import SFTModel
+
+
+@dataclass(frozen=True)
+class Paradigm:
+    name: str
+    model_class: type
+    description: str
+    needs_pairs: bool = False  # trains on (prompt, reply A, reply B)
+    causal_lm: bool = False  # its models are causal LMs: the gap's `lm` ladder applies
+    weak_paradigm: str = ""  # how a transformer weak model is trained ("" = this paradigm)
+    losses: tuple[str, ...] = ("xent",)
+
+
+PARADIGMS = {p.name: p for p in (
+    Paradigm("classify", TransformerClassifier, "sequence classifier + W2S loss (HF Trainer)",
+             losses=("xent", "logconf")),
+    Paradigm("sft", SFTModel, "answer word by a causal LM (TRL SFTTrainer)", causal_lm=True),
+    Paradigm("reward", RewardModel, "scalar reward model, soft-label BCE on margins (TRL RewardTrainer)",
+             needs_pairs=True, causal_lm=True),
+    Paradigm("dpo", DPOPolicy, "policy on weak-ordered pairs (TRL DPOTrainer); weak model: a reward model",
+             needs_pairs=True, causal_lm=True, weak_paradigm="reward"),
+)}
+
+
+def get_paradigm(name: str) -> Paradigm:
+    if name not in PARADIGMS:
+        raise unknown_name("paradigm", name, PARADIGMS)
+    return PARADIGMS[name]
+
+
+def check_supported(paradigm: Paradigm, task, loss: str, pair_tasks: list[str]):
+    if paradigm.needs_pairs and not task.pairwise:
+        raise UserError(f"paradigm {paradigm.name!r} trains on preference pairs, which task {task.name!r} "
+                        f"does not have; tasks with pairs: {', '.join(pair_tasks)}")
+    if loss not in paradigm.losses:
+        raise UserError(f"loss {loss!r} is not available in paradigm {paradigm.name!r}; "
+                        f"it supports: {', '.join(paradigm.losses)}")
+
+
+def new_model(model: ResolvedModel, paradigm: Paradigm, train_cfg, seed: int, task):
+    """A fresh model for ``paradigm``; the builtin bag-of-words model classifies in any paradigm
+    (on pairs it reads the pairwise text and says whether A is preferred)."""
+    if model.kind == "builtin":
+        return BowClassifier(seed)
+    built = paradigm.model_class(model.location, train_cfg, seed)
+    if hasattr(built, "configure"):
+        built.configure(task)
+    return built
+
+
+def load_trained(folder: Path):
+    if (folder / "bow.pkl").exists():
+        return BowClassifier.load(folder)
+    return PARADIGMS[read_manifest(folder)["paradigm"]].model_class.load(folder)

@@ -1,0 +1,193 @@
+"""What every transformers-based paradigm shares: loading (optionally in 4/8-bit), adapters,
+training arguments, epoch selection on val, and the saved-model manifest.
+
+One place for these so that classify, reward, SFT and DPO differ only in what they train.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from transformers import AutoTokenizer, TrainerCallback
+from transformers.trainer_callback import ProgressCallback
+
+from ..config import TrainConfig
+from ..errors import UserError
+
+FINETUNE_MODES = ("full", "lora", "head")
+QUANT_MODES = ("auto", "none", "8bit", "4bit")
+MANIFEST = "w2s_model.json"
+
+
+def on_cuda() -> bool:
+    return torch.cuda.is_available()
+
+
+def resolve_quant(quant: str, finetune: str) -> str:
+    """auto: 4-bit (QLoRA) for LoRA training on CUDA, full precision otherwise."""
+    if quant not in QUANT_MODES:
+        raise UserError(f"quant: unknown mode {quant!r}; valid: {', '.join(QUANT_MODES)}")
+    if quant == "auto":
+        return "4bit" if on_cuda() and finetune == "lora" else "none"
+    if quant != "none" and finetune != "lora":
+        raise UserError(f"quant: {quant} weights are frozen, so only finetune: lora can train them (got {finetune})")
+    return quant
+
+
+def load_tokenizer(location: str, padding_side: str = "right"):
+    tokenizer = AutoTokenizer.from_pretrained(location)
+    if tokenizer.pad_token is None:  # decoder LMs often ship without one
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = padding_side
+    return tokenizer
+
+
+def body_and_head(model) -> tuple[list[str], list[str]]:
+    """Names of the linear layers in the model's body, and the top-level names of its head.
+
+    The body is everything under ``base_model_prefix`` (``bert``, ``mpnet``, ``model``, ...); the
+    rest (``classifier``, ``score``, ``lm_head``) is the head. Found from the model itself, so any
+    architecture works without a hard-coded list of module names.
+    """
+    prefix = model.base_model_prefix
+    body_linears = [name for name, module in model.named_modules()
+                    if isinstance(module, torch.nn.Linear) and name.startswith(prefix + ".")]
+    head = sorted({name.split(".")[0] for name, _ in model.named_parameters() if not name.startswith(prefix + ".")})
+    return body_linears, head
+
+
+def head_modules(location: str, auto_class, **config_kwargs) -> list[str]:
+    """The head's module names, read off an empty (meta-device) copy of the model."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(location, **config_kwargs)
+    with torch.device("meta"):
+        skeleton = auto_class.from_config(config)
+    return body_and_head(skeleton)[1]
+
+
+def load_model(location: str, auto_class, quant: str, **kwargs):
+    """``auto_class.from_pretrained`` in full precision, or NF4 4-bit / 8-bit via bitsandbytes.
+
+    The head stays in full precision: a new classification or reward head is trained, not adapted.
+    """
+    if quant in ("4bit", "8bit"):
+        from transformers import BitsAndBytesConfig
+
+        skip = head_modules(location, auto_class, **{k: v for k, v in kwargs.items() if k == "num_labels"})
+        if quant == "4bit":
+            kwargs["quantization_config"] = BitsAndBytesConfig(
+                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=torch.bfloat16 if on_cuda() else torch.float32,
+                llm_int8_skip_modules=skip)
+        else:
+            kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=skip)
+        if on_cuda():
+            kwargs["device_map"] = {"": 0}
+    return auto_class.from_pretrained(location, **kwargs)
+
+
+def add_adapters(model, cfg: TrainConfig, quant: str, task_type: str, train_head: bool = True):
+    """Make ``model`` trainable as ``cfg.finetune`` says: LoRA on every body linear layer (QLoRA
+    when quantised), the head only, or everything."""
+    body, head = body_and_head(model)
+    if quant != "none":
+        from peft import prepare_model_for_kbit_training
+
+        # Casts norms and the head to fp32 and enables input grads, so adapters train stably on
+        # top of frozen 4/8-bit weights.
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    if cfg.finetune == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        config = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                            target_modules=body, modules_to_save=head if train_head else None, task_type=task_type)
+        return get_peft_model(model, config)
+    if cfg.finetune == "head":
+        for name, param in model.named_parameters():
+            param.requires_grad = name.split(".")[0] in head
+    return model
+
+
+def training_kwargs(cfg: TrainConfig, seed: int, work_dir: Path | None) -> dict:
+    """TrainingArguments fields shared by every paradigm (TRL configs subclass TrainingArguments).
+
+    TRL 1.16 defaults to bf16 and gradient checkpointing; both are turned off on CPU, where bf16
+    is slow and memory is not the constraint.
+    """
+    cuda = on_cuda()
+    return dict(
+        output_dir=str(work_dir or Path.cwd() / ".trainer"), num_train_epochs=cfg.epochs,
+        per_device_train_batch_size=cfg.batch_size, learning_rate=cfg.lr, weight_decay=cfg.weight_decay,
+        warmup_steps=cfg.warmup, lr_scheduler_type="linear", save_strategy="no", eval_strategy="no",
+        report_to=[], logging_steps=10, seed=seed, use_cpu=not cuda,
+        bf16=cuda and torch.cuda.is_bf16_supported(), fp16=False, gradient_checkpointing=False,
+        dataloader_num_workers=0, disable_tqdm=False)
+
+
+def quiet_progress(trainer):
+    """Swap the Trainer's progress bar for one that does not print every log dict under it."""
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(QuietProgress)
+    return trainer
+
+
+class QuietProgress(ProgressCallback):
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        pass
+
+
+class SelectOnVal(TrainerCallback):
+    """After each epoch, score the validation split; at the end, restore the best epoch's weights.
+
+    ``predict(frame) -> P(label = 1)`` is the paradigm's own prediction, so selection works the same
+    for classifiers, reward models and policies. Only trainable tensors are kept, in memory, so
+    selection costs no checkpoint writes. For a student the val labels are the weak labels.
+    """
+
+    def __init__(self, predict: Callable, frame, soft_labels):
+        self.predict, self.frame = predict, frame
+        self.soft = np.asarray(soft_labels, dtype=np.float64)
+        self.best_loss, self.best_state, self.history = math.inf, None, []
+
+    def on_epoch_end(self, args, state, control, model=None, **kwargs):
+        probs = np.clip(np.asarray(self.predict(self.frame), dtype=np.float64), 1e-6, 1 - 1e-6)
+        loss = float(-np.mean(self.soft * np.log(probs) + (1 - self.soft) * np.log(1 - probs)))
+        acc = float(np.mean((probs > 0.5) == (self.soft > 0.5)))
+        self.history.append({"epoch": round(state.epoch or 0, 2), "val_loss": round(loss, 4), "val_acc": round(acc, 4)})
+        if loss < self.best_loss:
+            self.best_loss = loss
+            self.best_state = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+        model.train()
+
+    def on_train_end(self, args, state, control, model=None, **kwargs):
+        if self.best_state is not None:
+            with torch.no_grad():
+                params = dict(model.named_parameters())
+                for name, value in self.best_state.items():
+                    params[name].copy_(value)
+
+
+def val_callbacks(cfg: TrainConfig, predict: Callable, val_frame, val_labels) -> list:
+    if cfg.select_on_val and val_frame is not None and len(val_frame):
+        return [SelectOnVal(predict, val_frame, val_labels)]
+    return []
+
+
+def write_manifest(folder: Path, **meta):
+    (folder / MANIFEST).write_text(json.dumps(meta, indent=2))
+
+
+def read_manifest(folder: Path) -> dict:
+    return json.loads((folder / MANIFEST).read_text())
+
+
+def length_sorted_batches(lengths, batch_size: int):
+    """Index batches over examples sorted by length (little padding), for inference."""
+    order = np.argsort(lengths, kind="stable")
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]

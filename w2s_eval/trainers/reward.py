@@ -1,0 +1,143 @@
+"""The ``reward`` paradigm: a scalar reward model on preference pairs, trained with TRL.
+
+Each example is a pair (prompt, reply A, reply B) with a soft preference p = P(A ≻ B): the weak
+model's for the student, 0/1 ground truth for the weak model and the ceiling. ``W2SRewardTrainer``
+is TRL's ``RewardTrainer`` with one change: its loss is the binary cross-entropy of the reward
+margin r(A) − r(B) against p, so a weak supervisor's uncertainty reaches the student (with p ∈ {0, 1}
+it is exactly TRL's Bradley–Terry loss). Replies are shown in the task's randomised A/B order,
+never in ground-truth chosen/rejected order, so nothing of the truth leaks into a student.
+
+Predictions are P(A ≻ B) = σ(r(A) − r(B)); pairwise accuracy is then the usual accuracy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+from transformers import AutoModelForSequenceClassification
+from trl import RewardConfig, RewardTrainer
+from trl.trainer.reward_trainer import DataCollatorForPreference
+
+from ..config import TrainConfig
+from .common import (add_adapters, length_sorted_batches, load_model, load_tokenizer, quiet_progress,
+                     read_manifest, resolve_quant, training_kwargs, val_callbacks, write_manifest)
+
+
+def soft_preference_loss(margin: torch.Tensor, soft: torch.Tensor) -> torch.Tensor:
+    """−[p · log σ(m) + (1 − p) · log σ(−m)], averaged: BCE of the margin against P(A ≻ B)."""
+    return F.binary_cross_entropy_with_logits(margin.float(), soft.float())
+
+
+def reward_input(prompt: str, reply: str) -> str:
+    return f"Human: {prompt}\n\nAssistant: {reply}"
+
+
+class SoftPreferenceCollator(DataCollatorForPreference):
+    """TRL's preference collator (A ids then B ids in one batch), carrying the soft label along."""
+
+    def torch_call(self, examples):
+        out = super().torch_call(examples)
+        out["soft_label"] = torch.tensor([e["soft_label"] for e in examples], dtype=torch.float)
+        return out
+
+
+class W2SRewardTrainer(RewardTrainer):
+    def _set_signature_columns_if_needed(self):
+        if self._signature_columns is None:
+            self._signature_columns = ["chosen_ids", "rejected_ids", "soft_label"]
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        soft = inputs.pop("soft_label")
+        outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
+        reward_a, reward_b = torch.chunk(outputs.logits.squeeze(-1), chunks=2)
+        loss = soft_preference_loss(reward_a - reward_b, soft)
+        return (loss, outputs) if return_outputs else loss
+
+
+class RewardModel:
+    paradigm = "reward"
+
+    def __init__(self, location: str, train: TrainConfig, seed: int = 0, *, _model=None):
+        self.location, self.train_cfg, self.seed, self.history = location, train, seed, []
+        self.tokenizer = load_tokenizer(location)
+        self.quant = resolve_quant(train.quant, train.finetune)
+        if _model is None:
+            torch.manual_seed(seed)
+            model = load_model(location, AutoModelForSequenceClassification, self.quant, num_labels=1)
+            model.config.pad_token_id = self.tokenizer.pad_token_id
+            _model = add_adapters(model, train, self.quant, task_type="SEQ_CLS")
+        self.model = _model
+
+    def _encode(self, prompts, replies) -> list[list[int]]:
+        eos = self.tokenizer.eos_token or ""
+        texts = [reward_input(p, r) + eos for p, r in zip(prompts, replies)]
+        return self.tokenizer(texts, truncation=True, max_length=self.train_cfg.max_length)["input_ids"]
+
+    @torch.inference_mode()
+    def rewards(self, prompts, replies, batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        was_training = self.model.training
+        self.model.eval()
+        encoded = self._encode(prompts, replies)
+        out = np.empty(len(encoded), dtype=np.float32)
+        for index in tqdm(length_sorted_batches([len(x) for x in encoded], batch_size), desc="reward",
+                          leave=False, disable=not progress):
+            batch = self.tokenizer.pad({"input_ids": [encoded[i] for i in index]}, return_tensors="pt")
+            logits = self.model(**{k: v.to(self.model.device) for k, v in batch.items()}).logits
+            out[index] = logits.float().squeeze(-1).cpu().numpy()
+        self.model.train(was_training)
+        return out
+
+    def margins(self, frame, progress: bool = False) -> np.ndarray:
+        prompts = list(frame["prompt"]) * 2
+        rewards = self.rewards(prompts, list(frame["reply_a"]) + list(frame["reply_b"]), progress=progress)
+        return rewards[: len(frame)] - rewards[len(frame):]
+
+    def predict_proba(self, frame, progress: bool = True) -> np.ndarray:
+        """P(A ≻ B) = σ(r(A) − r(B)) per pair."""
+        return 1 / (1 + np.exp(-self.margins(frame, progress).astype(np.float64)))
+
+    def fit(self, frame, soft_labels, val_frame=None, val_labels=None, loss=None, work_dir: Path | None = None):
+        import datasets
+
+        ids_a, ids_b = self._encode(frame["prompt"], frame["reply_a"]), self._encode(frame["prompt"], frame["reply_b"])
+        train_set = datasets.Dataset.from_list([
+            {"chosen_ids": a, "rejected_ids": b, "soft_label": float(p)} for a, b, p in zip(ids_a, ids_b, soft_labels)])
+        args = RewardConfig(**training_kwargs(self.train_cfg, self.seed, work_dir),
+                            max_length=self.train_cfg.max_length, remove_unused_columns=False,
+                            center_rewards_coefficient=None)
+        callbacks = val_callbacks(self.train_cfg, lambda f: self.predict_proba(f, progress=False), val_frame, val_labels)
+        trainer = quiet_progress(W2SRewardTrainer(
+            model=self.model, args=args, train_dataset=train_set, processing_class=self.tokenizer,
+            data_collator=SoftPreferenceCollator(pad_token_id=self.tokenizer.pad_token_id), callbacks=callbacks))
+        trainer.train()
+        self.model = trainer.model
+        self.history = [h for h in trainer.state.log_history if "loss" in h] + (callbacks[0].history if callbacks else [])
+        return self
+
+    def save(self, folder: Path):
+        folder.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(folder)
+        self.tokenizer.save_pretrained(folder)
+        write_manifest(folder, paradigm=self.paradigm, base=self.location, finetune=self.train_cfg.finetune,
+                       quant=self.quant, max_length=self.train_cfg.max_length, task_type="SEQ_CLS")
+
+    @classmethod
+    def load(cls, folder: Path) -> "RewardModel":
+        meta = read_manifest(folder)
+        cfg = TrainConfig(finetune=meta["finetune"], max_length=meta["max_length"], quant=meta["quant"])
+        if meta["finetune"] == "lora":
+            from peft import PeftModel
+
+            base = load_model(meta["base"], AutoModelForSequenceClassification, meta["quant"], num_labels=1)
+            base.config.pad_token_id = load_tokenizer(folder).pad_token_id
+            model = PeftModel.from_pretrained(base, folder)
+        else:
+            model = AutoModelForSequenceClassification.from_pretrained(folder)
+        out = cls(meta["base"], cfg, _model=model)
+        out.tokenizer = load_tokenizer(folder)
+        out.model.eval()
+        return out
