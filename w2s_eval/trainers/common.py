@@ -80,11 +80,14 @@ def load_model(location: str, auto_class, quant: str, **kwargs):
         from transformers import BitsAndBytesConfig
 
         skip = head_modules(location, auto_class, **{k: v for k, v in kwargs.items() if k == "num_labels"})
+        compute = torch.bfloat16 if on_cuda() else torch.float32
+        # Unquantised modules (the head, norms) load in the compute dtype, so they meet the
+        # 4-bit layers' outputs in one dtype whatever dtype the checkpoint was saved in.
+        kwargs.setdefault("dtype", compute)
         if quant == "4bit":
             kwargs["quantization_config"] = BitsAndBytesConfig(
                 load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                bnb_4bit_compute_dtype=torch.bfloat16 if on_cuda() else torch.float32,
-                llm_int8_skip_modules=skip)
+                bnb_4bit_compute_dtype=compute, llm_int8_skip_modules=skip)
         else:
             kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=skip)
         if on_cuda():
@@ -112,6 +115,16 @@ def add_adapters(model, cfg: TrainConfig, quant: str, task_type: str, train_head
         for name, param in model.named_parameters():
             param.requires_grad = name.split(".")[0] in head
     return model
+
+
+def undo_bf16_on_cpu(model, quant: str):
+    """TRL casts the trainable parameters of a quantised model to bf16 (the QLoRA recipe, where
+    autocast reconciles dtypes on CUDA). On a CPU there is no autocast, and a trained head in bf16
+    meets fp32 activations: keep them fp32 there."""
+    if quant != "none" and not on_cuda():
+        for param in model.parameters():
+            if param.requires_grad and param.dtype == torch.bfloat16:
+                param.data = param.data.float()
 
 
 def training_kwargs(cfg: TrainConfig, seed: int, work_dir: Path | None) -> dict:

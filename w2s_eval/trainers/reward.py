@@ -24,7 +24,8 @@ from trl.trainer.reward_trainer import DataCollatorForPreference
 
 from ..config import TrainConfig
 from .common import (add_adapters, length_sorted_batches, load_model, load_tokenizer, quiet_progress,
-                     read_manifest, resolve_quant, training_kwargs, val_callbacks, write_manifest)
+                     read_manifest, resolve_quant, training_kwargs, undo_bf16_on_cpu, val_callbacks,
+                     write_manifest)
 
 
 def soft_preference_loss(margin: torch.Tensor, soft: torch.Tensor) -> torch.Tensor:
@@ -113,6 +114,7 @@ class RewardModel:
         trainer = quiet_progress(W2SRewardTrainer(
             model=self.model, args=args, train_dataset=train_set, processing_class=self.tokenizer,
             data_collator=SoftPreferenceCollator(pad_token_id=self.tokenizer.pad_token_id), callbacks=callbacks))
+        undo_bf16_on_cpu(trainer.model, self.quant)
         trainer.train()
         self.model = trainer.model
         self.history = [h for h in trainer.state.log_history if "loss" in h] + (callbacks[0].history if callbacks else [])
