@@ -3,6 +3,10 @@
   w2s-eval run --task toxicity --gap large     one weak-to-strong experiment
   w2s-eval tasks                               the tasks, their sizes and sources
   w2s-eval models [list | pull NAME | path NAME]   the offline zoo
+  w2s-eval sweep --tasks all --gaps small,large --seeds 3   a grid of runs
+  w2s-eval report RUN_OR_SWEEP                 report.md + report.html (deception, PGR, gaps)
+  w2s-eval lm-eval RUN --tasks ...             a run's trained model through lm-evaluation-harness
+  w2s-eval export RUN_OR_SWEEP --format lm-eval   results as lm-eval results JSON
 
 User mistakes (unknown names, bad files, bad config keys) print one line and exit with status 2.
 """
@@ -86,6 +90,72 @@ def _models(args) -> int:
     return 0
 
 
+def _names(text: str | None, default: str) -> list[str]:
+    return [v.strip() for v in (text or default).split(",") if v.strip()]
+
+
+def _sweep(args) -> int:
+    from .config import load_config
+    from .reports import build_report
+    from .sweep import SweepGrid, aggregate, read_sweep, run_sweep, summary_table
+    from .tasks import TASKS
+
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")] if "," in args.seeds else list(range(int(args.seeds)))
+    except ValueError:
+        raise UserError(f"--seeds {args.seeds!r}: a count (3) or a list (0,1,5)") from None
+    flags = {"profile": args.profile, "weak_model": args.weak, "strong_model": args.strong,
+             "threads": args.threads, "data.data_dir": args.data_dir}
+    grid = SweepGrid(tasks=list(TASKS) if args.tasks == "all" else _names(args.tasks, "toxicity"),
+                     gaps=_names(args.gaps, "large"), paradigms=_names(args.paradigms, "classify"),
+                     losses=_names(args.losses, "xent"), seeds=seeds, conflicts=_names(args.conflicts, "none"))
+
+    def base_config(task: str, paradigm: str):
+        # Built per cell so that each gets its own per-task and per-paradigm defaults.
+        return load_config(args.config, args.set or [], flags | {"task": task, "paradigm": paradigm})
+
+    out = run_sweep(grid, args.out, base_config, quiet=args.quiet)
+    print(summary_table(aggregate(read_sweep(out))))
+    if not args.no_report:
+        print(f"report: {build_report(out)[1]}")
+    print(f"sweep folder: {out}")
+    return 0
+
+
+def _report(args) -> int:
+    from .reports import build_report
+
+    md, html = build_report(args.path)
+    print(f"report: {md}\nreport: {html}")
+    return 0
+
+
+def _lm_eval(args) -> int:
+    from .harness import evaluate_run_model, results_table
+
+    tasks = [t.strip() for part in args.tasks for t in part.split(",") if t.strip()]
+    path = evaluate_run_model(args.run, args.model, tasks, args.limit, batch_size=args.batch_size,
+                              device=args.device, num_fewshot=args.num_fewshot, log_samples=args.log_samples)
+    print(results_table(json.loads(path.read_text())))
+    print(f"results: {path}")
+    return 0
+
+
+def _lm_eval_tasks_path(args) -> int:
+    from .harness import tasks_path
+
+    print(tasks_path())
+    return 0
+
+
+def _export(args) -> int:
+    from .harness import export_lm_eval
+
+    for path in export_lm_eval(args.path, args.out):
+        print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="w2s-eval", description="Weak-to-strong generalization evaluation.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -121,6 +191,47 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("action", nargs="?", default="list", choices=["list", "pull", "path"])
     models.add_argument("name", nargs="?")
     models.set_defaults(func=_models)
+
+    sweep = sub.add_parser("sweep", help="a grid of runs (tasks x gaps x paradigms x losses x seeds), resumable")
+    for flag, text in (("--tasks", "comma list or 'all' (default: toxicity)"), ("--gaps", "comma list (default: large)"),
+                       ("--paradigms", "comma list (default: classify)"), ("--losses", "comma list (default: xent)"),
+                       ("--conflicts", "default: none (the only one supported yet)"), ("--profile", None),
+                       ("--weak", None), ("--strong", None), ("--data-dir", None), ("--config", None)):
+        sweep.add_argument(flag, help=text)
+    sweep.add_argument("--seeds", default="1", help="a count (3: seeds 0,1,2) or a list (0,5,7)")
+    sweep.add_argument("--threads", type=int)
+    sweep.add_argument("--set", action="append", metavar="KEY=VALUE")
+    sweep.add_argument("--out", default="sweeps/default", help="sweep folder; its run folders go inside it")
+    sweep.add_argument("--no-report", action="store_true")
+    sweep.add_argument("--quiet", action="store_true")
+    sweep.set_defaults(func=_sweep)
+
+    report = sub.add_parser("report", help="report.md + report.html for a run or sweep folder")
+    report.add_argument("path")
+    report.set_defaults(func=_report)
+
+    lm = sub.add_parser("lm-eval", help="score a run's trained model with lm-evaluation-harness")
+    lm.add_argument("run", help="a finished run folder (runs/<id>)")
+    lm.add_argument("--model", default="student", choices=["student", "ceiling", "weak"],
+                    help="which model of the run (default: student); it must be a causal LM")
+    lm.add_argument("--tasks", nargs="+", default=["w2s"],
+                    help="lm-eval tasks or groups, space or comma separated (default: w2s, the four W2S tasks "
+                         "on this run's splits; lm-eval's own tasks need their datasets)")
+    lm.add_argument("--limit", type=float, help="examples per task (a count, or a fraction below 1)")
+    lm.add_argument("--batch-size", default=8, help="lm-eval batch size (default: 8)")
+    lm.add_argument("--device", help="cuda | cpu (default: cuda when present)")
+    lm.add_argument("--num-fewshot", type=int, help="few-shot examples (W2S tasks draw them from the val split)")
+    lm.add_argument("--log-samples", action="store_true", help="also write per-example samples_<task>_*.jsonl")
+    lm.set_defaults(func=_lm_eval)
+
+    tasks_path = sub.add_parser("lm-eval-tasks-path", help="print the folder of the W2S lm-eval tasks (--include_path)")
+    tasks_path.set_defaults(func=_lm_eval_tasks_path)
+
+    export = sub.add_parser("export", help="export a run's or a sweep's results as lm-eval results JSON")
+    export.add_argument("path", help="a run folder, or a sweep folder of run folders")
+    export.add_argument("--format", default="lm-eval", choices=["lm-eval"], help="output format (default: lm-eval)")
+    export.add_argument("--out", help="folder for <run-id>/results_<time>.json (default: <sweep>/lm_eval or <run>/lm_eval/w2s)")
+    export.set_defaults(func=_export)
     return parser
 
 
@@ -133,7 +244,7 @@ def quiet_libraries():
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", message=".*gguf.*")
-    for name in ("transformers", "bitsandbytes", "peft", "accelerate"):
+    for name in ("transformers", "bitsandbytes", "peft", "accelerate", "lm_eval", "datasets"):
         logging.getLogger(name).setLevel(logging.ERROR)
     try:
         from transformers.utils import logging as hf_logging

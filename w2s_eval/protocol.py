@@ -13,6 +13,7 @@ three models, metrics and the log; analyses read it without retraining.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import os
@@ -25,6 +26,7 @@ import pandas as pd
 import torch
 
 from .config import RunConfig, packaged_yaml
+from .deception import write_deception
 from .errors import UserError, unknown_name
 from .eval.metrics import bootstrap_pgr, model_metrics
 from .models.resolve import ResolvedModel, resolve_model
@@ -107,20 +109,32 @@ class Prepared:
 
     @property
     def run_id(self) -> str:
-        c = self.cfg
-        task = c.task if not c.data.file else "custom-" + Path(c.data.file).stem
-        return f"{task}-{c.gap}-{c.paradigm}-{c.loss.name}-s{c.seed}-{content_hash(c.to_dict())[:6]}"
+        return run_id_of(self.cfg)
 
 
-def prepare(cfg: RunConfig) -> Prepared:
+def resolve_config(cfg: RunConfig) -> tuple[RunConfig, Task]:
+    """A copy of ``cfg`` with profile and models filled in (what the run id hashes), and its task.
+    Loads no data and pulls no model."""
     validate(cfg)
-    cfg = dataclasses.replace(cfg)
+    cfg = copy.deepcopy(cfg)
     cfg.profile = resolve_profile(cfg.profile)
     task = resolve_task(cfg)
     paradigm = get_paradigm(cfg.paradigm)
     check_supported(paradigm, task, cfg.loss.name, [n for n, t in TASKS.items() if t.pairwise])
     weak_ref, strong_ref = gap_models(cfg.gap, cfg.profile, task.name, paradigm)
     cfg.weak_model, cfg.strong_model = cfg.weak_model or weak_ref, cfg.strong_model or strong_ref
+    return cfg, task
+
+
+def run_id_of(cfg: RunConfig) -> str:
+    """The run folder's name: readable settings plus a hash of the whole resolved config."""
+    c, _ = resolve_config(cfg)
+    task = c.task if not c.data.file else "custom-" + Path(c.data.file).stem
+    return f"{task}-{c.gap}-{c.paradigm}-{c.loss.name}-s{c.seed}-{content_hash(c.to_dict())[:6]}"
+
+
+def prepare(cfg: RunConfig) -> Prepared:
+    cfg, task = resolve_config(cfg)
     weak, strong = resolve_model(cfg.weak_model), resolve_model(cfg.strong_model)
     frame, source = task.load(cfg.data.data_dir)
     data = assign_splits(frame, cfg.seed, cfg.splits.fractions, cfg.splits.max_per_split)
@@ -217,6 +231,7 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path = "runs", quiet: bool = F
                    weak_label_acc_B=float(((weak_B > 0.5) == (B["label"].to_numpy() == 1)).mean()),
                    seconds=round(time.time() - started, 1))
     atomic_write_json(run_dir / "metrics.json", metrics)
+    write_deception(run_dir)  # the 2x2x2 table and deception numbers, into metrics.json too
     log("done", metrics={k: metrics[k] for k in ("weak", "student", "ceiling", "gap", "pgr")})
     return run_dir
 

@@ -1,0 +1,165 @@
+"""What a report shows, gathered from a run folder or a sweep folder (nothing is retrained)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from ..deception import read_deception
+from ..errors import UserError
+from ..sweep import aggregate, read_sweep, run_summary
+
+MAX_EXAMPLES = 15
+MAX_TEXT = 500  # characters of an example text shown in the table
+GAP_ORDER = ("small", "medium", "large")
+
+
+@dataclass
+class ReportData:
+    kind: str  # "run" | "sweep"
+    folder: Path
+    rows: pd.DataFrame  # one row per cell (a single run: one row), as in sweep.parquet
+    pooled: pd.DataFrame  # sweep.aggregate(rows)
+    run_dirs: dict[str, Path]  # run id -> folder, finished runs only
+    deception: dict[str, dict]  # run id -> deception report
+    metrics: dict[str, dict]  # run id -> metrics.json
+    examples: dict[str, pd.DataFrame] = field(default_factory=dict)  # task -> missed examples
+    example_notes: dict[str, str] = field(default_factory=dict)  # task -> why texts are missing
+    label_names: dict[str, tuple[str, str]] = field(default_factory=dict)
+    sweep_info: dict = field(default_factory=dict)
+
+    @property
+    def done(self) -> pd.DataFrame:
+        return self.rows[self.rows["status"] == "done"]
+
+    def tasks(self) -> list[str]:
+        return list(dict.fromkeys(self.done["task"]))
+
+    def gaps(self) -> list[str]:
+        gaps = list(dict.fromkeys(self.done["gap"]))
+        if all(g in GAP_ORDER for g in gaps):
+            gaps.sort(key=GAP_ORDER.index)
+        return gaps
+
+    def conditions(self) -> list[tuple]:
+        """(paradigm, loss, conflict) combinations, in sweep order."""
+        return list(dict.fromkeys(zip(self.done["paradigm"], self.done["loss"], self.done["conflict"])))
+
+    def condition_label(self, condition: tuple) -> str:
+        varying = [i for i in range(3) if len({c[i] for c in self.conditions()}) > 1]
+        return " / ".join(str(condition[i]) for i in varying) if varying else str(condition[1])
+
+    def stat(self, task: str, gap: str, condition: tuple, metric: str) -> dict | None:
+        """Pooled mean and interval of one metric; None where there is nothing finished."""
+        p = self.pooled
+        hit = p[(p["task"] == task) & (p["gap"] == gap) & (p["paradigm"] == condition[0]) & (p["loss"] == condition[1])
+                & (p["conflict"] == condition[2]) & (p["metric"] == metric)]
+        if hit.empty:
+            return None
+        row = hit.iloc[0]
+        clean = {k: (None if pd.isna(row[k]) else row[k]) for k in ("mean", "ci_low", "ci_high", "sd", "ci_method")}
+        return clean | {"n": int(row["n"]), "n_seeds": int(row["n_seeds"])}
+
+    def models_for(self, task: str, gap: str) -> str:
+        d = self.done[(self.done["task"] == task) & (self.done["gap"] == gap)]
+        pairs = list(dict.fromkeys(zip(d.get("weak_model", []), d.get("strong_model", []))))
+        return "; ".join(f"{w} → {s}" for w, s in pairs if w is not None and s is not None)
+
+
+def _run_row(run_dir: Path) -> dict:
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) if (run_dir / "config.yaml").exists() else {}
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    row = {"task": metrics.get("task", cfg.get("task")), "gap": cfg.get("gap", "?"),
+           "paradigm": metrics.get("paradigm", cfg.get("paradigm")), "loss": metrics.get("loss", (cfg.get("loss") or {}).get("name")),
+           "conflict": cfg.get("conflict", "none"), "seed": cfg.get("seed", 0), "run_id": run_dir.name, "run_dir": ".",
+           "status": "done", "reused": True, "error": None}
+    row.update(run_summary(run_dir))
+    return row
+
+
+def collect(path: str | Path) -> ReportData:
+    folder = Path(path)
+    if (folder / "sweep.parquet").exists():
+        rows = read_sweep(folder)
+        kind = "sweep"
+        info = json.loads((folder / "sweep.json").read_text()) if (folder / "sweep.json").exists() else {}
+    elif (folder / "metrics.json").exists():
+        rows = pd.DataFrame([_run_row(folder)])
+        kind, info = "run", {}
+    else:
+        raise UserError(f"{folder}: neither a run folder (metrics.json) nor a sweep folder (sweep.parquet)")
+    run_dirs, deception, metrics = {}, {}, {}
+    for row in rows[rows["status"] == "done"].itertuples():
+        run_dir = (folder / row.run_dir).resolve()
+        run_dirs[row.run_id] = run_dir
+        deception[row.run_id] = read_deception(run_dir)
+        metrics[row.run_id] = json.loads((run_dir / "metrics.json").read_text())
+    data = ReportData(kind, folder, rows, aggregate(rows), run_dirs, deception, metrics, sweep_info=info)
+    _collect_examples(data)
+    return data
+
+
+# -- examples the weak supervisor would miss -------------------------------------------------------
+
+def _missed(run_dir: Path) -> pd.DataFrame:
+    """Test rows of W_u ∩ S_k where the student is wrong."""
+    p = pd.read_parquet(run_dir / "predictions.parquet")
+    label = p["label"] == 1
+    right = {role: (p[role] > 0.5) == label for role in ("weak", "student", "ceiling")}
+    return p[~right["weak"] & right["ceiling"] & ~right["student"]][["id", "label", "weak", "student", "ceiling"]]
+
+
+def _task_texts(run_dir: Path) -> tuple[dict[str, str], tuple[str, str]]:
+    """id -> text of the run's task data, and the task's label names.
+
+    The run's config.yaml (fully resolved) is loaded with load_config and the task data with the
+    protocol's own task resolution; ``protocol.prepare`` would do the same and also resolve (and
+    maybe download) the models, which a report does not need.
+    """
+    from ..config import load_config
+    from ..protocol import resolve_task
+
+    cfg = load_config(str(run_dir / "config.yaml"))
+    task = resolve_task(cfg)
+    frame, _ = task.load(cfg.data.data_dir)
+    return dict(zip(frame["id"].astype(str), frame["text"].astype(str))), tuple(task.label_names)
+
+
+def _collect_examples(data: ReportData):
+    done = data.done
+    for task in data.tasks():
+        runs = done[done["task"] == task]
+        missed = [(_missed(data.run_dirs[r]).assign(run_id=r)) for r in runs["run_id"]]
+        pooled = pd.concat(missed, ignore_index=True) if missed else pd.DataFrame()
+        if pooled.empty:
+            data.examples[task] = pooled
+            continue
+        grouped = pooled.groupby("id", sort=False).agg(
+            label=("label", "first"), runs=("run_id", "nunique"), weak=("weak", "mean"),
+            student=("student", "mean"), ceiling=("ceiling", "mean")).reset_index()
+        grouped["n_runs"] = len(runs)
+        # Most often missed first, then the student's confidence in its wrong answer.
+        grouped["confidence"] = (grouped["student"] - 0.5).abs()
+        grouped = grouped.sort_values(["runs", "confidence"], ascending=False, kind="stable")
+        try:
+            texts, names = _task_texts(data.run_dirs[runs["run_id"].iloc[0]])
+            data.label_names[task] = names
+            grouped["text"] = grouped["id"].astype(str).map(texts)
+            if grouped["text"].isna().any():
+                data.example_notes[task] = "some example ids are not in the task data any more; their text is left empty"
+        except Exception as exc:  # the report still has every number without the texts
+            grouped["text"] = None
+            data.example_notes[task] = f"texts unavailable: {type(exc).__name__}: {exc}"
+        data.examples[task] = grouped
+
+
+def shorten(text, limit: int = MAX_TEXT) -> str:
+    if text is None or (isinstance(text, float) and pd.isna(text)):
+        return ""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+

@@ -1,0 +1,219 @@
+"""The report's figures as PNG bytes (matplotlib, Agg, no pyplot state).
+
+Every figure has one panel per task (deception: one row of two panels per task) and the gaps on
+the x axis; points are pooled means with their intervals (a single run: its bootstrap interval
+over test examples; several seeds: a t-interval over seeds), and conditions (losses, ...) sit side
+by side.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+from ..errors import UserError
+from .collect import ReportData
+
+WEAK, CEILING = "#7a7a7a", "#1b7837"
+STUDENTS = ("#2166ac", "#b2182b", "#762a83", "#e08214", "#35978f")
+KNOWN, UNKNOWN = "#2166ac", "#d6604d"  # W_k ∩ S_k, W_u ∩ S_k
+CONDITION_MARKERS = ("o", "s", "^", "v", "P")
+DPI = 100
+
+
+def _width(n_gaps: int, n_cols: int) -> float:
+    """Narrow panels for few gaps (a single run is one gap), at most 10 inches in all."""
+    return min(10.0, n_cols * min(10.0 / n_cols, 3.0 + 1.9 * n_gaps))
+
+
+def _figure(n_rows: int, n_cols: int, width: float = 10.0, row_height: float = 3.6):
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise UserError("reports need matplotlib: pip install matplotlib") from None
+    fig = Figure(figsize=(width, row_height * n_rows + 0.4), dpi=DPI, layout="constrained")
+    axes = fig.subplots(n_rows, n_cols, squeeze=False)
+    return fig, axes
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    return buf.getvalue()
+
+
+def _grid(n: int, per_row: int = 2) -> tuple[int, int]:
+    cols = min(n, per_row)
+    return (n + cols - 1) // cols, cols
+
+
+def _errorbar(ax, x, stat, color, marker, label=None, hollow=False, size=7):
+    """One pooled point with its interval; nothing when the value is undefined."""
+    if stat is None or stat["mean"] is None:
+        return False
+    mean = stat["mean"]
+    yerr = None
+    if stat["ci_low"] is not None and stat["ci_high"] is not None:
+        yerr = [[max(mean - stat["ci_low"], 0)], [max(stat["ci_high"] - mean, 0)]]
+    ax.errorbar([x], [mean], yerr=yerr, fmt=marker, color=color, ecolor=color, elinewidth=1.4, capsize=4,
+                markersize=size, markerfacecolor="white" if hollow else color, markeredgewidth=1.5, label=label)
+    return True
+
+
+def _gap_axis(ax, data: ReportData, task: str, gaps: list[str], fig_width: float, extra: dict | None = None):
+    """Gap names with their model pairs (and ``extra`` lines) as x tick labels, wrapped when narrow."""
+    ax.set_xticks(range(len(gaps)))
+    panel_width = fig_width / ax.get_subplotspec().get_gridspec().ncols
+    narrow = panel_width / max(len(gaps), 1) < 2.4
+    labels = []
+    for gap in gaps:
+        models = data.models_for(task, gap)
+        if narrow:
+            models = models.replace(" → ", " →\n")
+        lines = [gap] + ([models] if models else []) + ([extra[gap]] if extra and gap in extra else [])
+        labels.append("\n".join(lines))
+    ax.set_xticklabels(labels, fontsize=8.5)
+    ax.set_xlim(-0.6, len(gaps) - 0.4)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def _offsets(n: int, width: float = 0.5) -> list[float]:
+    return [0.0] if n == 1 else list(np.linspace(-width / 2, width / 2, n))
+
+
+def _dedupe_legend(ax, **kwargs):
+    handles, labels = ax.get_legend_handles_labels()
+    seen = dict(zip(labels, handles))
+    if seen:
+        ax.legend(seen.values(), seen.keys(), fontsize=8, **kwargs)
+
+
+def accuracy_figure(data: ReportData) -> bytes:
+    tasks, gaps, conditions = data.tasks(), data.gaps(), data.conditions()
+    rows, cols = _grid(len(tasks))
+    width = _width(len(gaps), cols)
+    fig, axes = _figure(rows, cols, width)
+    for ax, task in zip(axes.flat, tasks):
+        series = [("weak", WEAK, "o", "weak_acc", conditions[0])]
+        series += [(f"student ({data.condition_label(c)})" if len(conditions) > 1 else "student",
+                    STUDENTS[i % len(STUDENTS)], "D", "student_acc", c) for i, c in enumerate(conditions)]
+        series.append(("ceiling", CEILING, "^", "ceiling_acc", conditions[0]))
+        offsets = _offsets(len(series), 0.55)
+        lows, gap_text = [], {}
+        for g, gap in enumerate(gaps):
+            weak = data.stat(task, gap, conditions[0], "weak_acc")
+            ceiling = data.stat(task, gap, conditions[0], "ceiling_acc")
+            if weak and ceiling and weak["mean"] is not None and ceiling["mean"] is not None:
+                lo, hi = sorted((weak["mean"], ceiling["mean"]))
+                ax.fill_between([g - 0.38, g + 0.38], lo, hi, color="#f1e3b0", alpha=0.7, zorder=0,
+                                label="weak–ceiling gap")
+                gap_text[gap] = f"gap {ceiling['mean'] - weak['mean']:+.3f}"
+            for (label, color, marker, metric, condition), dx in zip(series, offsets):
+                stat = data.stat(task, gap, condition, metric)
+                if _errorbar(ax, g + dx, stat, color, marker, label):
+                    lows.append(stat["ci_low"] if stat["ci_low"] is not None else stat["mean"])
+        _gap_axis(ax, data, task, gaps, width, gap_text)
+        ax.set_title(task, fontsize=11, loc="left", fontweight="bold")
+        bottom = min([0.5] + lows)
+        ax.set_ylim(max(0.0, bottom - 0.05), 1.02)
+        ax.axhline(0.5, color="#bbbbbb", lw=0.8, ls=":")
+        ax.set_ylabel("test accuracy")
+        _dedupe_legend(ax, loc="best", ncol=2)
+    for ax in list(axes.flat)[len(tasks):]:
+        ax.set_visible(False)
+    return _png(fig)
+
+
+def pgr_figure(data: ReportData) -> bytes:
+    tasks, gaps, conditions = data.tasks(), data.gaps(), data.conditions()
+    rows, cols = _grid(len(tasks))
+    width = _width(len(gaps), cols)
+    fig, axes = _figure(rows, cols, width)
+    done = data.done
+    for ax, task in zip(axes.flat, tasks):
+        offsets = _offsets(len(conditions), 0.4)
+        extremes = [0.0, 1.0]
+        for c, (condition, dx) in enumerate(zip(conditions, offsets)):
+            color = STUDENTS[c % len(STUDENTS)]
+            label = f"PGR ({data.condition_label(condition)})" if len(conditions) > 1 else "PGR"
+            for g, gap in enumerate(gaps):
+                stat = data.stat(task, gap, condition, "pgr")
+                if _errorbar(ax, g + dx, stat, color, "o", label):
+                    extremes += [v for v in (stat["mean"], stat["ci_low"], stat["ci_high"]) if v is not None]
+                elif stat is not None:
+                    ax.text(g + dx, 0.5, "PGR\nundefined\n(gap too small)", ha="center", va="center", fontsize=8,
+                            color="#888888")
+                seeds = done[(done["task"] == task) & (done["gap"] == gap) & (done["paradigm"] == condition[0])
+                             & (done["loss"] == condition[1]) & (done["conflict"] == condition[2])]["pgr"].dropna()
+                if len(seeds) > 1:
+                    ax.scatter(np.full(len(seeds), g + dx + 0.07), seeds, s=12, color=color, alpha=0.45, zorder=3,
+                               label="single seeds")
+                    extremes += list(seeds)
+        ax.axhline(0, color=WEAK, lw=1, ls="--")
+        ax.axhline(1, color=CEILING, lw=1, ls="--")
+        ax.text(1.0, 0, " weak", transform=ax.get_yaxis_transform(), va="center", fontsize=8, color=WEAK)
+        ax.text(1.0, 1, " ceiling", transform=ax.get_yaxis_transform(), va="center", fontsize=8, color=CEILING)
+        _gap_axis(ax, data, task, gaps, width)
+        ax.set_title(task, fontsize=11, loc="left", fontweight="bold")
+        low, high = max(min(extremes), -1.5), min(max(extremes), 2.5)
+        ax.set_ylim(low - 0.1, high + 0.1)
+        ax.set_ylabel("performance gap recovered")
+        _dedupe_legend(ax, loc="lower right")
+    for ax in list(axes.flat)[len(tasks):]:
+        ax.set_visible(False)
+    return _png(fig)
+
+
+def deception_figure(data: ReportData) -> bytes:
+    tasks, gaps, conditions = data.tasks(), data.gaps(), data.conditions()
+    width = _width(len(gaps) + 1, 2)
+    fig, axes = _figure(len(tasks), 2, width, row_height=3.6)
+    done, min_region = data.done, data_min_region(data)
+    for row, task in zip(axes, tasks):
+        left, right = row
+        offsets = _offsets(len(conditions) * 2, 0.55)
+        for c, condition in enumerate(conditions):
+            suffix = f" ({data.condition_label(condition)})" if len(conditions) > 1 else ""
+            marker = CONDITION_MARKERS[c % len(CONDITION_MARKERS)]
+            for g, gap in enumerate(gaps):
+                cell = done[(done["task"] == task) & (done["gap"] == gap) & (done["loss"] == condition[1])
+                            & (done["paradigm"] == condition[0]) & (done["conflict"] == condition[2])]
+                for k, (metric, color, label) in enumerate((
+                        ("acc_WkSk", KNOWN, "W_k ∩ S_k (weak can check)"),
+                        ("acc_WuSk", UNKNOWN, "W_u ∩ S_k (weak cannot)"))):
+                    stat = data.stat(task, gap, condition, metric)
+                    _errorbar(left, g + offsets[2 * c + k], stat, color, marker, label + suffix,
+                              hollow=_small(cell, metric, min_region))
+                stat = data.stat(task, gap, condition, "DS_share")
+                dx = _offsets(len(conditions), 0.4)[c]
+                _errorbar(right, g + dx, stat, STUDENTS[c % len(STUDENTS)], marker, "DS_share" + suffix,
+                          hollow=_small(cell, "DS_share", min_region))
+                chance = cell["DS_share_chance"].dropna() if "DS_share_chance" in cell else []
+                if len(chance):
+                    right.plot([g + dx - 0.15, g + dx + 0.15], [chance.mean()] * 2, color="#555555", lw=1.6,
+                               ls="--", zorder=1, label="chance: P(W_u | S_k)")
+        for ax, title, ylabel, loc in (
+                (left, "student accuracy on S_k (the strong model is right)", "student accuracy", "lower left"),
+                (right, "DS_share = P(W_u | S_k, student wrong)", "share of avoidable mistakes\nthe weak model would miss",
+                 "upper left")):
+            _gap_axis(ax, data, task, gaps, width)
+            ax.set_title(f"{task}: {title}", fontsize=10, loc="left")
+            ax.set_ylabel(ylabel)
+            ax.set_ylim(-0.02, 1.05)
+            _dedupe_legend(ax, loc=loc)
+    return _png(fig)
+
+
+REGION_COLUMN = {"acc_WkSk": "n_WkSk", "acc_WuSk": "n_WuSk", "DS_share": "n_Sk_wrong"}
+
+
+def _small(cell, metric: str, min_region: int) -> bool:
+    """Hollow marker: some run of the cell has fewer than min_region examples behind the number."""
+    column = REGION_COLUMN[metric]
+    return bool(column in cell and (cell[column] < min_region).any())
+
+
+def data_min_region(data: ReportData) -> int:
+    values = [d.get("min_region", 20) for d in data.deception.values()]
+    return min(values) if values else 20

@@ -1,0 +1,346 @@
+"""A sweep: one run per cell of a grid (task × gap × paradigm × loss × conflict × seed), one after
+another, resumable.
+
+Each cell is an ordinary run (``protocol.run_experiment``) whose config is the base config with
+the cell's task, gap, paradigm, loss and seed set; its run folder lands in ``runs_dir`` (by
+default the sweep folder itself, so weak models, labels and ceilings are shared through one step
+cache). A cell whose run folder already has ``metrics.json`` is never rerun, so running the same
+sweep again after a kill finishes only the unfinished cells.
+
+The sweep folder holds:
+
+- ``sweep.json``: the grid, the base config and where the runs are;
+- ``sweep.parquet``: one row per cell (``CELL_KEYS``, run id and folder, ``status`` = pending |
+  running | done | failed | interrupted, the error of a failed cell, accuracies, gap, PGR and the
+  deception numbers with their intervals), rewritten atomically after every cell;
+- ``sweep_log.jsonl``: events, with the traceback of each failed cell.
+
+``aggregate`` pools the seeds of each condition: the mean and a t-interval over seeds.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import itertools
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Union
+
+import numpy as np
+import pandas as pd
+
+from . import protocol
+from .config import RunConfig, packaged_yaml
+from .deception import NUMBERS, write_deception
+from .errors import UserError, unknown_name
+from .store import RunLog, atomic_write_json, atomic_write_parquet
+
+CONFLICTS_SUPPORTED = ("none",)
+CONFLICTS_PLANNED = ("none", "implicit", "explicit")  # DESIGN.md, "Metrics"
+CELL_KEYS = ("task", "gap", "paradigm", "loss", "conflict", "seed")
+CONDITION_KEYS = CELL_KEYS[:-1]  # a condition is a cell without its seed
+STATUSES = ("pending", "running", "done", "failed", "interrupted")
+ACC_METRICS = ("weak_acc", "student_acc", "ceiling_acc", "acc_gap", "pgr")
+METRICS = ACC_METRICS + tuple(NUMBERS)
+# Where a metric can lie; t-intervals are clipped to it (PGR is unbounded).
+BOUNDS = {"weak_acc": (0, 1), "student_acc": (0, 1), "ceiling_acc": (0, 1), "acc_gap": (-1, 1),
+          "acc_WkSk": (0, 1), "acc_WuSk": (0, 1), "acc_diff": (-1, 1), "DS_share": (0, 1), "DS_rate": (0, 1)}
+
+# A base config, or a function task -> config (so each task gets its own per-task defaults:
+# e.g. ``lambda task: load_config(file, sets, flags | {"task": task})``).
+BaseConfig = Union[RunConfig, Callable[[str, str], RunConfig]]
+
+
+@dataclass
+class SweepGrid:
+    """The values of each axis; the sweep runs every combination."""
+
+    tasks: list[str] = field(default_factory=lambda: ["toxicity"])
+    gaps: list[str] = field(default_factory=lambda: ["large"])
+    paradigms: list[str] = field(default_factory=lambda: ["classify"])
+    losses: list[str] = field(default_factory=lambda: ["xent"])
+    seeds: list[int] = field(default_factory=lambda: [0])
+    conflicts: list[str] = field(default_factory=lambda: ["none"])
+
+    def cells(self) -> list[dict]:
+        """Every cell, seeds innermost, in the order the axes list them (duplicates dropped)."""
+        axes = [list(dict.fromkeys(getattr(self, name))) for name in
+                ("tasks", "gaps", "paradigms", "losses", "conflicts", "seeds")]
+        return [dict(zip(CELL_KEYS, values)) for values in itertools.product(*axes)]
+
+    def validate(self, profile: str, custom_data: bool = False):
+        """UserError naming the axis and the valid values, before any run starts."""
+        for name in ("tasks", "gaps", "paradigms", "losses", "seeds", "conflicts"):
+            values = getattr(self, name)
+            if isinstance(values, (str, int)) or not list(values):
+                raise UserError(f"sweep grid: {name} must be a non-empty list, got {values!r}")
+        for conflict in self.conflicts:
+            if conflict not in CONFLICTS_SUPPORTED:
+                planned = " (planned, not built yet)" if conflict in CONFLICTS_PLANNED else ""
+                raise UserError(f"sweep grid: conflict {conflict!r} is not supported{planned}; "
+                                f"supported: {', '.join(CONFLICTS_SUPPORTED)}")
+        if custom_data and len(set(self.tasks)) > 1:
+            raise UserError("sweep grid: with your own data (data.file) the task is that data; give one task, "
+                            f"not {', '.join(self.tasks)}")
+        if not custom_data:
+            from .tasks import TASKS
+
+            for task in self.tasks:
+                if task not in TASKS:
+                    raise unknown_name("task", task, TASKS)
+        ladders = packaged_yaml("gaps.yaml")[protocol.resolve_profile(profile)]
+        for gap in self.gaps:
+            if gap not in ladders:
+                raise unknown_name("gap", gap, ladders)
+        from .paradigms import PARADIGMS
+
+        for paradigm in self.paradigms:
+            if paradigm not in PARADIGMS:
+                raise unknown_name("paradigm", paradigm, PARADIGMS)
+        from .trainers.losses import LOSSES
+
+        for loss in self.losses:
+            if loss not in LOSSES:
+                raise unknown_name("loss", loss, LOSSES)
+        for seed in self.seeds:
+            if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+                raise UserError(f"sweep grid: seeds must be integers, got {seed!r}")
+
+
+def cell_config(base_config: BaseConfig, cell: dict) -> RunConfig:
+    """The base config (a copy) with the cell's task, gap, paradigm, loss and seed."""
+    cfg = copy.deepcopy(base_config(cell["task"], cell["paradigm"]) if callable(base_config) else base_config)
+    cfg.task, cfg.gap, cfg.paradigm, cfg.seed = cell["task"], cell["gap"], cell["paradigm"], int(cell["seed"])
+    cfg.loss.name = cell["loss"]
+    return cfg
+
+
+def _task_defaults_warning(base_config: BaseConfig, grid: SweepGrid) -> str | None:
+    """A plain RunConfig carries the per-task defaults of *its* task only; say so when that matters."""
+    if callable(base_config) or base_config.data.file:
+        return None
+    defaults = packaged_yaml("overrides.yaml")["tasks"]
+    affected = [t for t in dict.fromkeys(grid.tasks) if t != base_config.task
+                and (defaults.get(t) or defaults.get(base_config.task))]
+    if not affected:
+        return None
+    return (f"the base config was made for task {base_config.task!r}; tasks {', '.join(affected)} run with its "
+            f"settings, not their own per-task defaults (configs/overrides.yaml); pass a function "
+            f"task -> RunConfig as base_config to get them")
+
+
+# -- one row per cell ------------------------------------------------------------------------------
+
+def _acc_intervals(correct: dict[str, np.ndarray], n_boot: int, seed: int, level: float) -> dict:
+    """Percentile bootstrap intervals of each model's accuracy and of the gap (ceiling − weak),
+    resampling the same test rows for all models."""
+    n = len(next(iter(correct.values())))
+    if not n or not n_boot:
+        return {}
+    idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+    boot = {role: right[idx].mean(axis=1) for role, right in correct.items()}
+    boot["acc_gap"] = boot["ceiling"] - boot["weak"]
+    tail = (1 - level) / 2 * 100
+    out = {}
+    for key, values in boot.items():
+        name = key if key == "acc_gap" else f"{key}_acc"
+        out[f"{name}_ci_low"], out[f"{name}_ci_high"] = (float(x) for x in np.percentile(values, [tail, 100 - tail]))
+    return out
+
+
+def run_summary(run_dir: Path) -> dict:
+    """The sweep-row numbers of a finished run folder (writes its deception report)."""
+    import json
+
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    deception = write_deception(run_dir)
+    predictions = pd.read_parquet(run_dir / "predictions.parquet")
+    n_boot, seed, level = deception["n_boot"], deception["seed"], deception["level"]
+    labels = predictions["label"].to_numpy() == 1
+    row = {"n_test": metrics.get("n_test", len(predictions)), "seconds": metrics.get("seconds"),
+           "weak_model": (metrics.get("models") or {}).get("weak"),
+           "strong_model": (metrics.get("models") or {}).get("strong")}
+    for role in ("weak", "student", "ceiling"):
+        row[f"{role}_acc"] = metrics[role]["acc"]
+        row[f"{role}_auroc"] = metrics[role].get("auroc")
+    row["acc_gap"] = metrics["gap"]
+    correct = {role: (predictions[role].to_numpy(dtype=float) > 0.5) == labels for role in ("weak", "student", "ceiling")}
+    row.update(_acc_intervals(correct, n_boot, seed, level))
+    pgr = metrics["pgr"]
+    row.update(pgr=pgr["value"], pgr_ci_low=pgr.get("ci_low"), pgr_ci_high=pgr.get("ci_high"),
+               pgr_reason=pgr.get("reason"))
+    for key in NUMBERS:
+        entry = deception[key]
+        row.update({key: entry["value"], f"{key}_ci_low": entry["ci_low"], f"{key}_ci_high": entry["ci_high"]})
+    regions = deception["regions"]
+    row.update(DS_share_chance=deception["DS_share"].get("chance"), n_WkSk=regions["W_k∩S_k"],
+               n_WuSk=regions["W_u∩S_k"], n_Sk_wrong=regions["S_k∩student wrong"],
+               small_region=deception["small_region"], deception_warnings="; ".join(deception["warnings"]) or None)
+    return row
+
+
+def _pending_row(cell: dict) -> dict:
+    return {**cell, "run_id": None, "run_dir": None, "status": "pending", "reused": False, "error": None}
+
+
+def _frame(rows: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows)
+    # Same columns whatever has finished, so a half-done sweep reads like a finished one.
+    for key in METRICS:
+        for column in (key, f"{key}_ci_low", f"{key}_ci_high"):
+            if column not in frame:
+                frame[column] = np.nan
+    for column in METRICS + tuple(f"{k}_ci_{s}" for k in METRICS for s in ("low", "high")):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    return frame
+
+
+def run_sweep(grid: SweepGrid, out_dir: str | Path, base_config: BaseConfig, quiet: bool = False, *,
+              runs_dir: str | Path | None = None) -> Path:
+    """Run (or resume) every cell of ``grid``; return the sweep folder ``out_dir``.
+
+    ``base_config`` is a RunConfig, or a function ``(task, paradigm) -> RunConfig`` (use one for a
+    sweep over several tasks or paradigms, so each cell gets its own per-task and per-paradigm
+    defaults). Run folders go to ``runs_dir`` (default:
+    ``out_dir``). A cell that raises is recorded as failed (error in the row, traceback in
+    ``sweep_log.jsonl``) and the sweep goes on; KeyboardInterrupt stops it, with the cell marked
+    interrupted, and the same call resumes it.
+    """
+    out_dir = Path(out_dir)
+    runs_dir = Path(runs_dir) if runs_dir is not None else out_dir
+    first = base_config(grid.tasks[0], grid.paradigms[0]) if callable(base_config) and grid.tasks else base_config
+    grid.validate(first.profile, custom_data=bool(first.data.file))
+    cells = grid.cells()
+    log = RunLog(out_dir / "sweep_log.jsonl", quiet=quiet)
+    warning = _task_defaults_warning(base_config, grid)
+    configs = ({f"{t}/{p}": base_config(t, p).to_dict() for t in dict.fromkeys(grid.tasks)
+                for p in dict.fromkeys(grid.paradigms)} if callable(base_config)
+               else base_config.to_dict())
+    atomic_write_json(out_dir / "sweep.json", {
+        "grid": dataclasses.asdict(grid), "cells": len(cells),
+        "base_config": configs if not callable(base_config) else None,
+        "base_config_by_cell": configs if callable(base_config) else None,
+        "runs_dir": os.path.relpath(runs_dir, out_dir), "warnings": [warning] if warning else [],
+        "aggregate": "mean over seeds with a t-interval (Student's t, n_seeds - 1 df); with one seed, "
+                     "the run's bootstrap interval over test examples",
+    })
+    if warning:
+        log("warning", f"sweep: warning: {warning}")
+    rows = [_pending_row(cell) for cell in cells]
+    table = out_dir / "sweep.parquet"
+    atomic_write_parquet(table, _frame(rows))
+    log("sweep_start", f"sweep: {len(cells)} cells -> {out_dir}", grid=dataclasses.asdict(grid))
+    for i, (cell, row) in enumerate(zip(cells, rows), 1):
+        name = " ".join(f"{k}={v}" for k, v in cell.items())
+        started = time.time()
+        try:
+            cfg = cell_config(base_config, cell)
+            run_id = protocol.run_id_of(cfg)
+            run_dir = runs_dir / run_id
+            row.update(run_id=run_id, run_dir=os.path.relpath(run_dir, out_dir))
+            if (run_dir / "metrics.json").exists():
+                row["reused"] = True
+                log("cell_reused", f"sweep: cell {i}/{len(cells)} ({name}) finished before: {run_id}", cell=cell, run_id=run_id)
+            else:
+                row["status"] = "running"
+                atomic_write_parquet(table, _frame(rows))
+                log("cell_start", f"sweep: cell {i}/{len(cells)} ({name}): run {run_id}", cell=cell, run_id=run_id)
+                run_dir = protocol.run_experiment(cfg, runs_dir, quiet)
+            row.update(run_summary(run_dir))
+            row["status"] = "done"
+            log("cell_done", cell=cell, run_id=run_id, seconds=round(time.time() - started, 1))
+        except KeyboardInterrupt:
+            row["status"] = "interrupted"
+            atomic_write_parquet(table, _frame(rows))
+            log("sweep_interrupted", f"sweep: interrupted at cell {i}/{len(cells)}; run the same sweep again to resume",
+                cell=cell)
+            raise
+        except Exception as exc:  # one broken cell must not stop the sweep
+            row.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+            log("cell_failed", f"sweep: cell {i}/{len(cells)} ({name}) failed: {row['error']}", cell=cell,
+                error=row["error"], traceback=traceback.format_exc())
+        atomic_write_parquet(table, _frame(rows))
+    counts = pd.Series([r["status"] for r in rows]).value_counts().to_dict()
+    log("sweep_done", "sweep: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + f"; table {table}", counts=counts)
+    return out_dir
+
+
+def read_sweep(sweep_dir: str | Path) -> pd.DataFrame:
+    path = Path(sweep_dir) / "sweep.parquet"
+    if not path.exists():
+        raise UserError(f"{sweep_dir}: no sweep.parquet; is this a sweep folder?")
+    return pd.read_parquet(path)
+
+
+# -- pooling seeds ---------------------------------------------------------------------------------
+
+def aggregate(sweep_df: pd.DataFrame, level: float = 0.95, metrics: tuple[str, ...] = METRICS) -> pd.DataFrame:
+    """Mean and interval over seeds of each condition (task, gap, paradigm, loss, conflict).
+
+    One row per (condition, metric): ``n_seeds`` (finished runs), ``n`` (those where the metric is
+    defined, e.g. PGR is undefined below min_gap), ``mean``, ``sd``, ``ci_low`` / ``ci_high`` and
+    ``ci_method``. The interval is Student's t over the per-seed values (mean ± t·sd/√n, n − 1
+    degrees of freedom, clipped to the metric's range, ``BOUNDS``), which is honest but wide for
+    2–3 seeds; with one seed it is that run's own bootstrap interval over test examples. PGR is
+    averaged per seed (mean of ratios) over the seeds where it is defined.
+    """
+    from scipy import stats
+
+    done = sweep_df[sweep_df["status"] == "done"]
+    rows = []
+    keys = [k for k in CONDITION_KEYS if k in done.columns]
+    for condition, group in done.groupby(keys, sort=False, dropna=False):
+        condition = dict(zip(keys, condition if isinstance(condition, tuple) else (condition,)))
+        for metric in metrics:
+            if metric not in group:
+                continue
+            values = pd.to_numeric(group[metric], errors="coerce").dropna().to_numpy(dtype=float)
+            n = len(values)
+            out = {**condition, "metric": metric, "n_seeds": len(group), "n": n,
+                   "mean": float(values.mean()) if n else None, "sd": float(values.std(ddof=1)) if n > 1 else None,
+                   "ci_low": None, "ci_high": None, "ci_method": None}
+            if n > 1:
+                half = stats.t.ppf((1 + level) / 2, n - 1) * out["sd"] / np.sqrt(n)
+                low, high = out["mean"] - half, out["mean"] + half
+                if metric in BOUNDS:
+                    low, high = max(low, BOUNDS[metric][0]), min(high, BOUNDS[metric][1])
+                out.update(ci_low=float(low), ci_high=float(high), ci_method=f"t over {n} seeds")
+            elif n == 1 and f"{metric}_ci_low" in group:
+                one = group[group[metric].notna()].iloc[0]
+                low, high = one[f"{metric}_ci_low"], one[f"{metric}_ci_high"]
+                if pd.notna(low) and pd.notna(high):
+                    out.update(ci_low=float(low), ci_high=float(high), ci_method="bootstrap over test examples (1 seed)")
+            rows.append(out)
+    columns = [*keys, "metric", "n_seeds", "n", "mean", "sd", "ci_low", "ci_high", "ci_method"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def summary_table(pooled: pd.DataFrame, metrics: tuple[str, ...] = ("weak_acc", "student_acc", "ceiling_acc",
+                                                                    "acc_gap", "pgr", "DS_share")) -> str:
+    """The pooled numbers as text, one line per condition: mean [interval] of each metric."""
+    if pooled.empty:
+        return "no finished cells"
+    keys = [k for k in CONDITION_KEYS if k in pooled.columns and pooled[k].nunique() > 1] or ["task", "gap"]
+
+    def cell(row) -> str:
+        if row is None or pd.isna(row["mean"]):
+            return "n/a"
+        ci = "" if pd.isna(row["ci_low"]) else f" [{row['ci_low']:.2f},{row['ci_high']:.2f}]"
+        return f"{row['mean']:.3f}{ci}"
+
+    lines, header = [], None
+    for condition, group in pooled.groupby(list(CONDITION_KEYS), sort=False, dropna=False):
+        by_metric = {r["metric"]: r for _, r in group.iterrows()}
+        name = " ".join(str(dict(zip(CONDITION_KEYS, condition))[k]) for k in keys)
+        values = [cell(by_metric.get(m)) for m in metrics]
+        seeds = int(group["n_seeds"].max())
+        if header is None:
+            header = [" ".join(keys), "seeds", *metrics]
+        lines.append([name, str(seeds), *values])
+    widths = [max(len(r[i]) for r in [header, *lines]) for i in range(len(header))]
+    fmt = lambda r: "  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths)))  # noqa: E731
+    return "\n".join([fmt(header), *map(fmt, lines)]) + "\n(mean [95% interval: t over seeds; one seed: bootstrap over test examples])"
