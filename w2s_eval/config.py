@@ -23,7 +23,9 @@ from .errors import UserError
 class TrainConfig:
     """How one model is trained (classify paradigm)."""
 
-    finetune: str = "full"  # full | lora | head (head: frozen body, trained classifier)
+    # full | lora | head (frozen body, trained head) | probe (frozen body, logistic regression on
+    # mean-pooled hidden states; classify only)
+    finetune: str = "full"
     quant: str = "auto"  # auto | none | 8bit | 4bit (auto: 4-bit QLoRA for LoRA on CUDA, else none)
     epochs: float = 3.0
     lr: float = 5e-5

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .errors import UserError, unknown_name
 from .models.resolve import ResolvedModel
-from .trainers.bow import BowClassifier
+from .trainers.bow import BowClassifier, ProbeClassifier
 from .trainers.classify import TransformerClassifier
 from .trainers.common import read_manifest
 from .trainers.dpo import DPOPolicy
@@ -62,6 +62,11 @@ def new_model(model: ResolvedModel, paradigm: Paradigm, train_cfg, seed: int, ta
     (on pairs it reads the pairwise text and says whether A is preferred)."""
     if model.kind == "builtin":
         return BowClassifier(seed)
+    if train_cfg.finetune == "probe":
+        if paradigm.name != "classify":
+            raise UserError(f"finetune: probe (a frozen model with a linear read-out) is a classify mode; "
+                            f"paradigm {paradigm.name!r} trains the model itself")
+        return ProbeClassifier(model.location, train_cfg.max_length, seed)
     built = paradigm.model_class(model.location, train_cfg, seed)
     if hasattr(built, "configure"):
         built.configure(task)
@@ -71,4 +76,6 @@ def new_model(model: ResolvedModel, paradigm: Paradigm, train_cfg, seed: int, ta
 def load_trained(folder: Path):
     if (folder / "bow.pkl").exists():
         return BowClassifier.load(folder)
+    if (folder / "probe.pkl").exists():
+        return ProbeClassifier.load(folder)
     return PARADIGMS[read_manifest(folder)["paradigm"]].model_class.load(folder)

@@ -19,7 +19,7 @@ from transformers.trainer_callback import ProgressCallback
 from ..config import TrainConfig
 from ..errors import UserError
 
-FINETUNE_MODES = ("full", "lora", "head")
+FINETUNE_MODES = ("full", "lora", "head", "probe")
 QUANT_MODES = ("auto", "none", "8bit", "4bit")
 MANIFEST = "w2s_model.json"
 
