@@ -15,9 +15,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding, Trainer, TrainingArguments
 
-from ..config import TrainConfig
-from .common import (add_adapters, length_sorted_batches, load_model, load_tokenizer, quiet_progress,
-                     read_manifest, resolve_quant, training_kwargs, val_callbacks, write_manifest)
+from .common import TrainedModel, length_sorted_batches, quiet_progress, training_kwargs, val_callbacks
 from .losses import make_loss
 
 
@@ -36,19 +34,10 @@ class W2STrainer(Trainer):
         return (loss, outputs) if return_outputs else loss
 
 
-class TransformerClassifier:
+class TransformerClassifier(TrainedModel):
     paradigm = "classify"
-
-    def __init__(self, location: str, train: TrainConfig, seed: int = 0, *, _model=None):
-        self.location, self.train_cfg, self.seed, self.history = location, train, seed, []
-        self.tokenizer = load_tokenizer(location)
-        self.quant = resolve_quant(train.quant, train.finetune)
-        if _model is None:
-            torch.manual_seed(seed)
-            model = load_model(location, AutoModelForSequenceClassification, self.quant, num_labels=2)
-            model.config.pad_token_id = self.tokenizer.pad_token_id
-            _model = add_adapters(model, train, self.quant, task_type="SEQ_CLS")
-        self.model = _model
+    auto_class = AutoModelForSequenceClassification
+    load_kwargs = {"num_labels": 2}
 
     def _encode(self, texts):
         return self.tokenizer(list(texts), truncation=True, max_length=self.train_cfg.max_length)
@@ -81,29 +70,5 @@ class TransformerClassifier:
             model=self.model, args=args, train_dataset=train_set, callbacks=callbacks,
             data_collator=DataCollatorWithPadding(self.tokenizer), w2s_loss=loss or make_loss("xent")))
         trainer.train()
-        self.history = [h for h in trainer.state.log_history if "loss" in h] + (callbacks[0].history if callbacks else [])
+        self.finish_training(trainer, callbacks)
         return self
-
-    def save(self, folder: Path):
-        folder.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(folder)
-        self.tokenizer.save_pretrained(folder)
-        write_manifest(folder, paradigm=self.paradigm, base=self.location, finetune=self.train_cfg.finetune,
-                       quant=self.quant, max_length=self.train_cfg.max_length, task_type="SEQ_CLS")
-
-    @classmethod
-    def load(cls, folder: Path) -> "TransformerClassifier":
-        meta = read_manifest(folder)
-        cfg = TrainConfig(finetune=meta["finetune"], max_length=meta["max_length"], quant=meta["quant"])
-        if meta["finetune"] == "lora":
-            from peft import PeftModel
-
-            base = load_model(meta["base"], AutoModelForSequenceClassification, meta["quant"], num_labels=2)
-            base.config.pad_token_id = load_tokenizer(folder).pad_token_id
-            model = PeftModel.from_pretrained(base, folder)
-        else:
-            model = AutoModelForSequenceClassification.from_pretrained(folder)
-        out = cls(meta["base"], cfg, _model=model)
-        out.tokenizer = load_tokenizer(folder)
-        out.model.eval()
-        return out

@@ -204,3 +204,73 @@ def length_sorted_batches(lengths, batch_size: int):
     """Index batches over examples sorted by length (little padding), for inference."""
     order = np.argsort(lengths, kind="stable")
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+class TrainedModel:
+    """A transformers model being trained in one paradigm: loading (quantised or not) with adapters,
+    saving, and loading back. Subclasses set the model class and head, and add fit / predict_proba.
+
+    ``auto_class`` / ``load_kwargs``: how the base loads (e.g. a 1-output sequence classifier for a
+    reward model); ``task_type``: the peft task; ``train_head``: whether the head is trained (a new
+    classification head) or left as is (a pretrained LM head).
+    """
+
+    paradigm = ""
+    auto_class = None
+    load_kwargs: dict = {}
+    task_type = "SEQ_CLS"
+    train_head = True
+
+    def __init__(self, location: str, train: TrainConfig, seed: int = 0, *, _model=None):
+        self.location, self.train_cfg, self.seed, self.history = location, train, seed, []
+        self.tokenizer = load_tokenizer(location)
+        self.quant = resolve_quant(train.quant, train.finetune)
+        if _model is None:
+            torch.manual_seed(seed)
+            _model = add_adapters(self._load_base(location, self.quant), train, self.quant,
+                                  task_type=self.task_type, train_head=self.train_head)
+        self.model = _model
+
+    @classmethod
+    def _load_base(cls, location: str, quant: str, pad_token_id: int | None = None):
+        model = load_model(location, cls.auto_class, quant, **cls.load_kwargs)
+        if "num_labels" in cls.load_kwargs:  # classifiers find the last real token by the pad id
+            model.config.pad_token_id = pad_token_id if pad_token_id is not None else load_tokenizer(location).pad_token_id
+        return model
+
+    def finish_training(self, trainer, callbacks):
+        """Keep the trained model and its loss / validation history."""
+        self.model = trainer.model
+        self.history = [h for h in trainer.state.log_history if "loss" in h] + (callbacks[0].history if callbacks else [])
+
+    def save(self, folder: Path):
+        folder.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(folder)
+        self.tokenizer.save_pretrained(folder)
+        write_manifest(folder, paradigm=self.paradigm, base=self.location, finetune=self.train_cfg.finetune,
+                       quant=self.quant, max_length=self.train_cfg.max_length, task_type=self.task_type,
+                       **self.extra_manifest())
+
+    def extra_manifest(self) -> dict:
+        return {}
+
+    def restore_manifest(self, meta: dict):
+        pass
+
+    @classmethod
+    def load(cls, folder: Path):
+        meta = read_manifest(folder)
+        cfg = TrainConfig(finetune=meta["finetune"], max_length=meta["max_length"], quant=meta["quant"])
+        tokenizer = load_tokenizer(folder)
+        if meta["finetune"] == "lora":
+            from peft import PeftModel
+
+            base = cls._load_base(meta["base"], meta["quant"], tokenizer.pad_token_id)
+            model = PeftModel.from_pretrained(base, folder)
+        else:
+            model = cls.auto_class.from_pretrained(folder)
+        out = cls(meta["base"], cfg, _model=model)
+        out.tokenizer = tokenizer
+        out.restore_manifest(meta)
+        out.model.eval()
+        return out

@@ -14,7 +14,6 @@ import numpy as np
 from trl import DPOConfig, DPOTrainer
 
 from ..config import TrainConfig
-from .common import quiet_progress, training_kwargs, val_callbacks
 from .lm import CausalLM
 
 BETA = 0.1
@@ -43,21 +42,11 @@ class DPOPolicy(CausalLM):
         return 1 / (1 + np.exp(-self.implicit_margins(frame)))
 
     def fit(self, frame, soft_labels, val_frame=None, val_labels=None, loss=None, work_dir: Path | None = None):
-        import datasets
-
         rows = []
         for prompt, a, b, p in zip(frame["prompt"], frame["reply_a"], frame["reply_b"], soft_labels):
             chosen, rejected = (a, b) if p > 0.5 else (b, a)
             rows.append({"prompt": dpo_prompt(prompt), "chosen": " " + chosen, "rejected": " " + rejected})
-        args = DPOConfig(**training_kwargs(self.train_cfg, self.seed, work_dir), beta=self.beta,
-                         max_length=self.train_cfg.max_length, dataset_num_proc=None)
-        callbacks = val_callbacks(self.train_cfg, self.predict_proba, val_frame, val_labels)
-        trainer = quiet_progress(DPOTrainer(model=self.model, args=args, train_dataset=datasets.Dataset.from_list(rows),
-                                            processing_class=self.tokenizer, callbacks=callbacks))
-        trainer.train()
-        self.model = trainer.model
-        self.history = [h for h in trainer.state.log_history if "loss" in h] + (callbacks[0].history if callbacks else [])
-        return self
+        return self.train_with(DPOTrainer, DPOConfig, rows, val_frame, val_labels, work_dir, beta=self.beta)
 
     def extra_manifest(self) -> dict:
         return {"beta": self.beta}

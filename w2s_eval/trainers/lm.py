@@ -4,31 +4,33 @@ read their predictions from. Shared by ``sft`` and ``dpo``."""
 from __future__ import annotations
 
 from contextlib import nullcontext
-from pathlib import Path
 
 import numpy as np
 import torch
 from transformers import AutoModelForCausalLM
 
-from ..config import TrainConfig
-from .common import (add_adapters, load_model, load_tokenizer, read_manifest, resolve_quant, write_manifest)
+from .common import TrainedModel, quiet_progress, training_kwargs, val_callbacks
 
 
-class CausalLM:
-    """Base class of the generative paradigms: loading, scoring continuations, generation, saving."""
+class CausalLM(TrainedModel):
+    """Base class of the generative paradigms: scoring continuations, generation, and a TRL
+    training run on prompt / completion or preference rows."""
 
-    paradigm = "lm"
+    auto_class = AutoModelForCausalLM
+    task_type = "CAUSAL_LM"
+    train_head = False  # the LM head is pretrained: adapters go on the body only
 
-    def __init__(self, location: str, train: TrainConfig, seed: int = 0, *, _model=None):
-        self.location, self.train_cfg, self.seed, self.history = location, train, seed, []
-        self.tokenizer = load_tokenizer(location)
-        self.quant = resolve_quant(train.quant, train.finetune)
-        if _model is None:
-            torch.manual_seed(seed)
-            model = load_model(location, AutoModelForCausalLM, self.quant)
-            # The LM head is pretrained: adapters go on the body, the head stays as it is.
-            _model = add_adapters(model, train, self.quant, task_type="CAUSAL_LM", train_head=False)
-        self.model = _model
+    def train_with(self, trainer_class, config_class, rows: list[dict], val_frame, val_labels, work_dir, **config):
+        import datasets
+
+        args = config_class(**training_kwargs(self.train_cfg, self.seed, work_dir), max_length=self.train_cfg.max_length,
+                            dataset_num_proc=None, **config)
+        callbacks = val_callbacks(self.train_cfg, self.predict_proba, val_frame, val_labels)
+        trainer = quiet_progress(trainer_class(model=self.model, args=args, train_dataset=datasets.Dataset.from_list(rows),
+                                               processing_class=self.tokenizer, callbacks=callbacks))
+        trainer.train()
+        self.finish_training(trainer, callbacks)
+        return self
 
     @torch.inference_mode()
     def continuation_logprobs(self, prompts, continuations, batch_size: int = 16, reference: bool = False) -> np.ndarray:
@@ -77,33 +79,3 @@ class CausalLM:
                                       pad_token_id=self.tokenizer.pad_token_id)
             outputs.append(self.tokenizer.decode(ids[0, enc["input_ids"].shape[1]:], skip_special_tokens=True))
         return outputs
-
-    def save(self, folder: Path):
-        folder.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(folder)
-        self.tokenizer.save_pretrained(folder)
-        write_manifest(folder, paradigm=self.paradigm, base=self.location, finetune=self.train_cfg.finetune,
-                       quant=self.quant, max_length=self.train_cfg.max_length, task_type="CAUSAL_LM",
-                       **self.extra_manifest())
-
-    def extra_manifest(self) -> dict:
-        return {}
-
-    @classmethod
-    def load(cls, folder: Path):
-        meta = read_manifest(folder)
-        cfg = TrainConfig(finetune=meta["finetune"], max_length=meta["max_length"], quant=meta["quant"])
-        if meta["finetune"] == "lora":
-            from peft import PeftModel
-
-            model = PeftModel.from_pretrained(load_model(meta["base"], AutoModelForCausalLM, meta["quant"]), folder)
-        else:
-            model = AutoModelForCausalLM.from_pretrained(folder)
-        out = cls(meta["base"], cfg, _model=model)
-        out.tokenizer = load_tokenizer(folder)
-        out.restore_manifest(meta)
-        out.model.eval()
-        return out
-
-    def restore_manifest(self, meta: dict):
-        pass

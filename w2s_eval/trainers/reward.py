@@ -22,10 +22,8 @@ from transformers import AutoModelForSequenceClassification
 from trl import RewardConfig, RewardTrainer
 from trl.trainer.reward_trainer import DataCollatorForPreference
 
-from ..config import TrainConfig
-from .common import (add_adapters, length_sorted_batches, load_model, load_tokenizer, quiet_progress,
-                     read_manifest, resolve_quant, training_kwargs, undo_bf16_on_cpu, val_callbacks,
-                     write_manifest)
+from .common import (TrainedModel, length_sorted_batches, quiet_progress, training_kwargs, undo_bf16_on_cpu,
+                     val_callbacks)
 
 
 def soft_preference_loss(margin: torch.Tensor, soft: torch.Tensor) -> torch.Tensor:
@@ -59,19 +57,10 @@ class W2SRewardTrainer(RewardTrainer):
         return (loss, outputs) if return_outputs else loss
 
 
-class RewardModel:
+class RewardModel(TrainedModel):
     paradigm = "reward"
-
-    def __init__(self, location: str, train: TrainConfig, seed: int = 0, *, _model=None):
-        self.location, self.train_cfg, self.seed, self.history = location, train, seed, []
-        self.tokenizer = load_tokenizer(location)
-        self.quant = resolve_quant(train.quant, train.finetune)
-        if _model is None:
-            torch.manual_seed(seed)
-            model = load_model(location, AutoModelForSequenceClassification, self.quant, num_labels=1)
-            model.config.pad_token_id = self.tokenizer.pad_token_id
-            _model = add_adapters(model, train, self.quant, task_type="SEQ_CLS")
-        self.model = _model
+    auto_class = AutoModelForSequenceClassification
+    load_kwargs = {"num_labels": 1}
 
     def _encode(self, prompts, replies) -> list[list[int]]:
         eos = self.tokenizer.eos_token or ""
@@ -116,30 +105,5 @@ class RewardModel:
             data_collator=SoftPreferenceCollator(pad_token_id=self.tokenizer.pad_token_id), callbacks=callbacks))
         undo_bf16_on_cpu(trainer.model, self.quant)
         trainer.train()
-        self.model = trainer.model
-        self.history = [h for h in trainer.state.log_history if "loss" in h] + (callbacks[0].history if callbacks else [])
+        self.finish_training(trainer, callbacks)
         return self
-
-    def save(self, folder: Path):
-        folder.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(folder)
-        self.tokenizer.save_pretrained(folder)
-        write_manifest(folder, paradigm=self.paradigm, base=self.location, finetune=self.train_cfg.finetune,
-                       quant=self.quant, max_length=self.train_cfg.max_length, task_type="SEQ_CLS")
-
-    @classmethod
-    def load(cls, folder: Path) -> "RewardModel":
-        meta = read_manifest(folder)
-        cfg = TrainConfig(finetune=meta["finetune"], max_length=meta["max_length"], quant=meta["quant"])
-        if meta["finetune"] == "lora":
-            from peft import PeftModel
-
-            base = load_model(meta["base"], AutoModelForSequenceClassification, meta["quant"], num_labels=1)
-            base.config.pad_token_id = load_tokenizer(folder).pad_token_id
-            model = PeftModel.from_pretrained(base, folder)
-        else:
-            model = AutoModelForSequenceClassification.from_pretrained(folder)
-        out = cls(meta["base"], cfg, _model=model)
-        out.tokenizer = load_tokenizer(folder)
-        out.model.eval()
-        return out

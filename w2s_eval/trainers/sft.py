@@ -15,7 +15,6 @@ import numpy as np
 from trl import SFTConfig, SFTTrainer
 
 from ..config import TrainConfig
-from .common import quiet_progress, training_kwargs, val_callbacks
 from .lm import CausalLM
 
 
@@ -54,20 +53,11 @@ class SFTModel(CausalLM):
         return 1 / (1 + np.exp(no - yes))  # softmax over the two answers
 
     def fit(self, frame, soft_labels, val_frame=None, val_labels=None, loss=None, work_dir: Path | None = None):
-        import datasets
-
         # The supervisor's answer: the more likely word under its (soft) label.
         rows = [{"prompt": prompt, "completion": " " + self.answers[int(p > 0.5)]}
                 for prompt, p in zip(self.prompts(frame["text"]), soft_labels)]
-        args = SFTConfig(**training_kwargs(self.train_cfg, self.seed, work_dir), max_length=self.train_cfg.max_length,
-                         packing=False, completion_only_loss=True, dataset_num_proc=None)
-        callbacks = val_callbacks(self.train_cfg, self.predict_proba, val_frame, val_labels)
-        trainer = quiet_progress(SFTTrainer(model=self.model, args=args, train_dataset=datasets.Dataset.from_list(rows),
-                                            processing_class=self.tokenizer, callbacks=callbacks))
-        trainer.train()
-        self.model = trainer.model
-        self.history = [h for h in trainer.state.log_history if "loss" in h] + (callbacks[0].history if callbacks else [])
-        return self
+        return self.train_with(SFTTrainer, SFTConfig, rows, val_frame, val_labels, work_dir,
+                               packing=False, completion_only_loss=True)
 
     def extra_manifest(self) -> dict:
         return {"question": self.question, "answers": list(self.answers)}
