@@ -56,7 +56,9 @@ def test_paradigm_bad_input(capsys, tmp_path, argv, expected):
 
 TINY = ["splits.max_per_split={A: 16, B: 16, val: 8, test: 16}", "strong_train.epochs=1", "weak_train.epochs=1",
         "strong_train.max_length=96", "weak_train.max_length=96", "strong_train.batch_size=8",
-        "weak_train.batch_size=8", "strong_train.lora_r=4", "eval.n_bootstrap=50", "threads=1"]
+        "weak_train.batch_size=8", "strong_train.lora_r=4", "eval.n_bootstrap=50", "threads=1",
+        # One or two optimizer steps: no warm-up, or the first step would have learning rate 0.
+        "strong_train.warmup=0", "weak_train.warmup=0"]
 
 
 @pytest.mark.slow
