@@ -184,6 +184,7 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path = "runs", quiet: bool = F
     weak_train = cfg.weak_train if p.weak.kind != "builtin" else None
     # Keys name the paradigm only when it is not classify, so classify caches stay valid.
     weak_how = [weak_paradigm.name] if weak_train and weak_paradigm.name != "classify" else []
+    weak_how += linear_model_version(p.weak, cfg.weak_train)
     weak_key = content_hash(["weak", p.weak.fingerprint, *weak_how, weak_train and dataclasses.asdict(weak_train),
                              fingerprint(A), fingerprint(val), cfg.seed])
     weak_dir = cache.run("weak", weak_key, train_and_predict(
@@ -203,6 +204,7 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path = "runs", quiet: bool = F
     weak_B, weak_val = labels.loc[B["id"]].to_numpy(), labels.loc[val["id"]].to_numpy()
 
     strong_how = [paradigm.name] if paradigm.name != "classify" else []
+    strong_how += linear_model_version(p.strong, cfg.strong_train)
     strong_common = [p.strong.fingerprint, *strong_how, dataclasses.asdict(cfg.strong_train), fingerprint(B),
                      fingerprint(val), cfg.seed]
     loss = make_loss(**dataclasses.asdict(cfg.loss))
@@ -234,6 +236,13 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path = "runs", quiet: bool = F
     write_deception(run_dir)  # the 2x2x2 table and deception numbers, into metrics.json too
     log("done", metrics={k: metrics[k] for k in ("weak", "student", "ceiling", "gap", "pgr")})
     return run_dir
+
+
+def linear_model_version(model: ResolvedModel, train_cfg) -> list:
+    """The feature version of the bag-of-words model and the probe, for the steps that fit one."""
+    from .trainers.bow import FEATURES_VERSION
+
+    return [f"linear-features-v{FEATURES_VERSION}"] if model.kind == "builtin" or train_cfg.finetune == "probe" else []
 
 
 N_GENERATIONS = 4

@@ -7,6 +7,10 @@ reads what a pretrained model already represents without changing it: on long in
 clauses, reply pairs) a few CPU epochs of fine-tuning leave a model at chance, while a probe on
 the same model separates weak from strong (DESIGN.md, "Task construction").
 
+On preference pairs (frames with ``reply_a`` / ``reply_b``) both models judge the pair by the
+difference of the two replies' features, φ(A) − φ(B): a linear model on one embedding of the whole
+"prompt, reply A, reply B" text cannot tell which reply is which.
+
 Soft labels are fitted exactly: each example appears twice, as class 1 with weight p and as
 class 0 with weight 1 − p, which is cross-entropy on p. The regularisation strength is chosen on
 the validation labels (for a student: the weak labels).
@@ -18,6 +22,7 @@ import pickle
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from scipy.sparse import issparse, vstack
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -26,11 +31,22 @@ from tqdm.auto import tqdm
 
 from ..eval.metrics import accuracy
 
+# Part of the cache key of every step that fits one of these linear models: bump it when their
+# features change, so cached results of the old features are not reused.
+FEATURES_VERSION = 3  # 3: pairs are judged by phi(A) - phi(B), with no intercept
+
+
+def is_pairwise(frame) -> bool:
+    return "reply_a" in frame.columns and "reply_b" in frame.columns
+
+
 C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 
 
-def fit_soft_logistic(features, soft, val_features=None, val_labels=None, seed: int = 0, history=None):
-    """Logistic regression on soft labels, C chosen on validation accuracy when val is given."""
+def fit_soft_logistic(features, soft, val_features=None, val_labels=None, seed: int = 0, history=None,
+                      intercept: bool = True):
+    """Logistic regression on soft labels, C chosen on validation accuracy when val is given.
+    Without ``intercept`` the model is antisymmetric: P(y | −x) = 1 − P(y | x) (for pairs)."""
     soft = np.asarray(soft, dtype=float)
     n = features.shape[0]
     doubled = vstack([features, features]) if issparse(features) else np.concatenate([features, features])
@@ -38,7 +54,8 @@ def fit_soft_logistic(features, soft, val_features=None, val_labels=None, seed: 
     weights = np.concatenate([soft, 1 - soft])
 
     def fit(C):
-        return LogisticRegression(C=C, max_iter=3000, random_state=seed).fit(doubled, targets, sample_weight=weights)
+        return LogisticRegression(C=C, max_iter=3000, random_state=seed, fit_intercept=intercept).fit(
+            doubled, targets, sample_weight=weights)
 
     if val_features is None or val_features.shape[0] == 0:
         return fit(1.0)
@@ -62,14 +79,20 @@ class BowClassifier:
         self.model: LogisticRegression | None = None
         self.history: list[dict] = []
 
+    def features(self, frame):
+        if is_pairwise(frame):
+            return self.vectorizer.transform(frame["reply_a"]) - self.vectorizer.transform(frame["reply_b"])
+        return self.vectorizer.transform(frame["text"])
+
     def fit(self, frame, soft_labels, val_frame=None, val_labels=None, **_):
-        features = self.vectorizer.fit_transform(frame["text"])
-        val_features = self.vectorizer.transform(val_frame["text"]) if val_frame is not None and len(val_frame) else None
-        self.model = fit_soft_logistic(features, soft_labels, val_features, val_labels, self.seed, self.history)
+        self.vectorizer.fit(pd.concat([frame["reply_a"], frame["reply_b"]]) if is_pairwise(frame) else frame["text"])
+        val_features = self.features(val_frame) if val_frame is not None and len(val_frame) else None
+        self.model = fit_soft_logistic(self.features(frame), soft_labels, val_features, val_labels, self.seed,
+                                       self.history, intercept=not is_pairwise(frame))
         return self
 
     def predict_proba(self, frame, **_) -> np.ndarray:
-        return self.model.predict_proba(self.vectorizer.transform(frame["text"]))[:, 1]
+        return self.model.predict_proba(self.features(frame))[:, 1]
 
     def save(self, folder: Path):
         folder.mkdir(parents=True, exist_ok=True)
@@ -113,14 +136,19 @@ class ProbeClassifier:
             out[index] = ((hidden * mask).sum(1) / mask.sum(1)).float().numpy()
         return out
 
+    def features(self, frame) -> np.ndarray:
+        if is_pairwise(frame):
+            return self.embed(frame["reply_a"]) - self.embed(frame["reply_b"])
+        return self.embed(frame["text"])
+
     def fit(self, frame, soft_labels, val_frame=None, val_labels=None, **_):
-        val_features = self.embed(val_frame["text"]) if val_frame is not None and len(val_frame) else None
-        self.model = fit_soft_logistic(self.embed(frame["text"]), soft_labels, val_features, val_labels,
-                                       self.seed, self.history)
+        val_features = self.features(val_frame) if val_frame is not None and len(val_frame) else None
+        self.model = fit_soft_logistic(self.features(frame), soft_labels, val_features, val_labels,
+                                       self.seed, self.history, intercept=not is_pairwise(frame))
         return self
 
     def predict_proba(self, frame, **_) -> np.ndarray:
-        return self.model.predict_proba(self.embed(frame["text"]))[:, 1]
+        return self.model.predict_proba(self.features(frame))[:, 1]
 
     def save(self, folder: Path):
         folder.mkdir(parents=True, exist_ok=True)
