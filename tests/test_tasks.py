@@ -92,16 +92,3 @@ def test_missing_data_folder_names_the_folder(tmp_path):
     with pytest.raises(UserError, match=r"toxicity/toxigen-prompts"):
         get_task("toxicity").load(tmp_path)
 
-
-def test_pair_judges_are_antisymmetric(frames):
-    """The bag-of-words judge reads a pair as phi(A) - phi(B) with no intercept: swapping the
-    replies gives exactly the complementary probability, so the A/B order carries no signal."""
-    from w2s_eval.trainers.bow import BowClassifier
-
-    pairs = frames["reward"].head(240)
-    train, test = pairs.iloc[:200], pairs.iloc[200:]
-    judge = BowClassifier().fit(train, train["label"].to_numpy(float))
-    swapped = test.rename(columns={"reply_a": "reply_b", "reply_b": "reply_a"})
-    p, q = judge.predict_proba(test), judge.predict_proba(swapped)
-    assert p.std() > 0.01
-    assert (p + q) == pytest.approx(1.0, abs=1e-9)

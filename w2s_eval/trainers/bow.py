@@ -108,6 +108,9 @@ class BowClassifier:
         return out
 
 
+_EMBEDDINGS: dict[tuple[str, int], dict[str, np.ndarray]] = {}
+
+
 class ProbeClassifier:
     """Logistic regression on a frozen model's mean-pooled last hidden states."""
 
@@ -123,8 +126,17 @@ class ProbeClassifier:
         self.encoder = AutoModel.from_pretrained(location).eval()
         self.model: LogisticRegression | None = None
 
+    def embed(self, texts) -> np.ndarray:
+        """Mean-pooled embeddings; each text is encoded once per process (student and ceiling
+        embed the same splits with the same frozen model)."""
+        known = _EMBEDDINGS.setdefault((self.location, self.max_length), {})
+        missing = list(dict.fromkeys(t for t in texts if t not in known))
+        if missing:
+            known.update(zip(missing, self._encode(missing)))
+        return np.stack([known[t] for t in texts])
+
     @torch.inference_mode()
-    def embed(self, texts, batch_size: int = 32) -> np.ndarray:
+    def _encode(self, texts, batch_size: int = 32) -> np.ndarray:
         from .common import length_sorted_batches
 
         encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
