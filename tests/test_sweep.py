@@ -102,8 +102,10 @@ def test_a_failing_cell_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch)
 
 
 def test_grid_errors_name_what_is_supported():
-    with pytest.raises(UserError, match="conflict 'implicit' is not supported.*supported: none"):
+    with pytest.raises(UserError, match="sweep grid: --conflict implicit.*paradigms reward, dpo, not 'classify'"):
         run_sweep(SweepGrid(conflicts=["none", "implicit"]), "unused", tiny_config())
+    with pytest.raises(UserError, match="unknown conflict 'sneaky'"):
+        run_sweep(SweepGrid(paradigms=["reward"], conflicts=["sneaky"]), "unused", tiny_config())
     with pytest.raises(UserError, match="unknown gap 'huge'"):
         run_sweep(SweepGrid(gaps=["huge"]), "unused", tiny_config())
     with pytest.raises(UserError, match="unknown loss"):

@@ -32,6 +32,7 @@ def _run(args) -> int:
         "loss.name": args.loss, "data.file": args.data, "data.text_field": args.text_field,
         "data.label_field": args.label_field, "data.id_field": args.id_field,
         "data.group_field": args.group_field, "data.data_dir": args.data_dir,
+        "conflict": args.conflict, "via": args.via,
     }
     cfg = load_config(args.config, args.set or [], flags)
     run_dir = run_experiment(cfg, args.out, quiet=args.quiet)
@@ -105,7 +106,7 @@ def _sweep(args) -> int:
     except ValueError:
         raise UserError(f"--seeds {args.seeds!r}: a count (3) or a list (0,1,5)") from None
     flags = {"profile": args.profile, "weak_model": args.weak, "strong_model": args.strong,
-             "threads": args.threads, "data.data_dir": args.data_dir}
+             "threads": args.threads, "data.data_dir": args.data_dir, "via": args.via}
     grid = SweepGrid(tasks=list(TASKS) if args.tasks == "all" else _names(args.tasks, "toxicity"),
                      gaps=_names(args.gaps, "large"), paradigms=_names(args.paradigms, "classify"),
                      losses=_names(args.losses, "xent"), seeds=seeds, conflicts=_names(args.conflicts, "none"))
@@ -169,6 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--weak", help="weak model (zoo name, folder or hub id), overriding the gap")
     run.add_argument("--strong", help="strong model, overriding the gap")
     run.add_argument("--seed", type=int)
+    run.add_argument("--conflict", help="none (default) | implicit | explicit: train the student (reward, dpo) "
+                                        "with a conflicting objective too, beside the no-conflict baseline")
+    run.add_argument("--via", metavar="M1[,M2...]", help="bootstrap through intermediate models, weakest first: "
+                                                          "W labels for M1, M1 for M2, ..., the last for the student")
     run.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
     run.add_argument("--data", help="your own data: a CSV / JSONL / Parquet file or a hub dataset id")
     run.add_argument("--text-field", help="column of --data holding the input text (default: text)")
@@ -195,8 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = sub.add_parser("sweep", help="a grid of runs (tasks x gaps x paradigms x losses x seeds), resumable")
     for flag, text in (("--tasks", "comma list or 'all' (default: toxicity)"), ("--gaps", "comma list (default: large)"),
                        ("--paradigms", "comma list (default: classify)"), ("--losses", "comma list (default: xent)"),
-                       ("--conflicts", "default: none (the only one supported yet)"), ("--profile", None),
-                       ("--weak", None), ("--strong", None), ("--data-dir", None), ("--config", None)):
+                       ("--conflicts", "comma list of none | implicit | explicit (reward, dpo) (default: none)"),
+                       ("--profile", None), ("--weak", None), ("--strong", None),
+                       ("--via", "intermediate models for bootstrapping, in every cell"), ("--data-dir", None), ("--config", None)):
         sweep.add_argument(flag, help=text)
     sweep.add_argument("--seeds", default="1", help="a count (3: seeds 0,1,2) or a list (0,5,7)")
     sweep.add_argument("--threads", type=int)

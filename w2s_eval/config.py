@@ -80,6 +80,12 @@ class RunConfig:
     weak_model: str | None = None  # overrides the gap ladder's weak model
     strong_model: str | None = None  # overrides the gap ladder's strong model
     seed: int = 0
+    # Deception under a conflicting objective (reward / dpo): none | implicit | explicit; see
+    # conflict.py. conflict_amount: conflicting pairs per student pair.
+    conflict: str = "none"
+    conflict_amount: float = 1.0
+    # Bootstrapping: intermediate models between weak and strong, weakest first (W → via… → S).
+    via: list[str] = field(default_factory=list)
     threads: int | None = None  # torch CPU threads; None: all cores
     data: DataConfig = field(default_factory=DataConfig)
     splits: SplitConfig = field(default_factory=SplitConfig)
@@ -111,6 +117,13 @@ def _check_value(value, hint, where: str):
             except UserError as exc:
                 errors.append(exc)
         raise errors[0]
+    if origin is list:
+        (item_type,) = typing.get_args(hint)
+        if isinstance(value, str):  # "a,b" from a flag or --set
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list):
+            raise UserError(f"{where}: expected a list, got {value!r}")
+        return [_check_value(v, item_type, f"{where}[{i}]") for i, v in enumerate(value)]
     if origin is dict:
         key_type, value_type = typing.get_args(hint)
         if not isinstance(value, dict):

@@ -2,7 +2,13 @@
 
 1. weak     train the weak model W on split A with ground truth; predict test.
 2. label    W labels splits B and val with soft labels P(label = 1).
-3. student  train the strong model S on B with W's labels (the W2S loss); predict test.
+   via      (bootstrapping, ``--via M1,M2``) each intermediate model relabels B and val from the
+            labels of the one before it, cross-fitted: trained on one half of B, it labels the
+            other half, so no model labels an example it was trained on.
+3. student  train the strong model S on B with the last labels (the W2S loss), plus any
+            conflicting-objective pairs (``--conflict``, conflict.py); predict test.
+            A run with a chain or a conflict also trains (or reuses) the plain student, on W's
+            labels without conflict: the baseline it is compared with.
 4. ceiling  train S on B with ground truth; predict test.
 
 Each step is cached by a content hash of what it depends on (model weights, data, training
@@ -25,12 +31,13 @@ import numpy as np
 import pandas as pd
 import torch
 
+from . import conflict as conflicts
 from .config import RunConfig, packaged_yaml
 from .deception import write_deception
 from .errors import UserError, unknown_name
 from .eval.metrics import bootstrap_pgr, model_metrics
 from .models.resolve import ResolvedModel, resolve_model
-from .splits import SPLITS, assign_splits, balance
+from .splits import SPLITS, assign_splits, balance, unit_hash
 from .store import (RunLog, StepCache, atomic_write_json, atomic_write_parquet, atomic_write_yaml,
                     content_hash)
 from .paradigms import Paradigm, check_supported, get_paradigm, load_trained, new_model
@@ -42,6 +49,8 @@ from .trainers.losses import LOSSES, make_loss
 
 PROFILES = ("auto", "cpu", "gpu")
 MODEL_ROLES = ("weak", "student", "ceiling")
+BASELINE = "student_baseline"  # predictions column of the plain student beside a chain or conflict
+N_FOLDS = 2  # cross-fitting of an intermediate model's labels
 
 
 # -- resolving names ----------------------------------------------------------------------------
@@ -75,6 +84,7 @@ def resolve_task(cfg: RunConfig) -> Task:
 
 def validate(cfg: RunConfig):
     get_paradigm(cfg.paradigm)
+    conflicts.check_conflict(cfg.conflict, cfg.paradigm, cfg.conflict_amount)
     if cfg.loss.name not in LOSSES:
         raise unknown_name("loss", cfg.loss.name, LOSSES)
     for role in ("weak_train", "strong_train"):
@@ -103,6 +113,8 @@ class Prepared:
     data: pd.DataFrame
     weak: ResolvedModel
     strong: ResolvedModel
+    via: list[ResolvedModel]
+    outside: pd.DataFrame  # the task's examples whose group no split uses (conflict data)
 
     def split(self, name: str) -> pd.DataFrame:
         return self.data[self.data["split"] == name].reset_index(drop=True)
@@ -130,19 +142,31 @@ def run_id_of(cfg: RunConfig) -> str:
     """The run folder's name: readable settings plus a hash of the whole resolved config."""
     c, _ = resolve_config(cfg)
     task = c.task if not c.data.file else "custom-" + Path(c.data.file).stem
-    return f"{task}-{c.gap}-{c.paradigm}-{c.loss.name}-s{c.seed}-{content_hash(c.to_dict())[:6]}"
+    identity = c.to_dict()
+    extras = ""
+    # Settings added later leave the ids of runs that do not use them unchanged.
+    if c.conflict == "none":
+        del identity["conflict"], identity["conflict_amount"]
+    else:
+        extras += f"-conflict-{c.conflict}"
+    if not c.via:
+        del identity["via"]
+    else:
+        extras += "-via-" + "-".join(Path(m).name for m in c.via)
+    return f"{task}-{c.gap}-{c.paradigm}-{c.loss.name}{extras}-s{c.seed}-{content_hash(identity)[:6]}"
 
 
 def prepare(cfg: RunConfig) -> Prepared:
     cfg, task = resolve_config(cfg)
     weak, strong = resolve_model(cfg.weak_model), resolve_model(cfg.strong_model)
+    via = [resolve_model(ref) for ref in cfg.via]
     frame, source = task.load(cfg.data.data_dir)
     data = assign_splits(frame, cfg.seed, cfg.splits.fractions, cfg.splits.max_per_split)
     for name in SPLITS:
         if (data["split"] == name).sum() == 0:
             raise UserError(f"{source}: split {name!r} is empty; the data has {len(frame)} examples "
                             f"in {frame['group'].nunique()} groups (need more, or other splits.fractions)")
-    return Prepared(cfg, task, source, data, weak, strong)
+    return Prepared(cfg, task, source, data, weak, strong, via, conflicts.outside_splits(frame, data))
 
 
 # -- the protocol -------------------------------------------------------------------------------
@@ -201,17 +225,45 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path = "runs", quiet: bool = F
         return {"n_labelled": len(both)}
 
     label_dir = cache.run("label", label_key, label, log)
-    labels = pd.read_parquet(label_dir / "labels.parquet").set_index("id")["prob"]
-    weak_B, weak_val = labels.loc[B["id"]].to_numpy(), labels.loc[val["id"]].to_numpy()
+
+    def read_labels(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+        labels = pd.read_parquet(folder / "labels.parquet").set_index("id")["prob"]
+        return labels.loc[B["id"]].to_numpy(), labels.loc[val["id"]].to_numpy()
+
+    weak_B, weak_val = read_labels(label_dir)
+
+    # -- bootstrapping chain: each intermediate relabels B and val, cross-fitted ---------------
+    chain_key, chain_B, chain_val, via_dirs = label_key, weak_B, weak_val, []
+    for model in p.via:
+        via_key = content_hash(["via", model.fingerprint, paradigm.name, *linear_model_version(model, cfg.strong_train),
+                                dataclasses.asdict(cfg.strong_train), fingerprint(B), fingerprint(val), chain_key, cfg.seed])
+        via_dirs.append(cache.run("via", via_key, relabel_cross_fitted(
+            model, paradigm, cfg.strong_train, cfg.seed, p.task, B, val, test, chain_B, chain_val), log))
+        chain_key = via_key
+        chain_B, chain_val = read_labels(via_dirs[-1])
 
     strong_how = [paradigm.name] if paradigm.name != "classify" else []
     strong_how += linear_model_version(p.strong, cfg.strong_train)
     strong_common = [p.strong.fingerprint, *strong_how, dataclasses.asdict(cfg.strong_train), fingerprint(B),
                      fingerprint(val), cfg.seed]
     loss = make_loss(**dataclasses.asdict(cfg.loss))
-    student_key = content_hash(["student", *strong_common, label_key, cfg.loss.name, dataclasses.asdict(loss)])
-    student_dir = cache.run("student", student_key, train_and_predict(
-        p.strong, paradigm, cfg.strong_train, B, weak_B, weak_val, loss=loss), log)
+
+    def student(labels_key: str, labels_B, labels_val, conflict: str) -> tuple[str, Path]:
+        train, train_labels = conflicts.student_training_set(conflict, cfg.conflict_amount, B, labels_B,
+                                                            p.outside, cfg.seed)
+        key_parts = ["student", *strong_common, labels_key, cfg.loss.name, dataclasses.asdict(loss)]
+        if conflict != "none":  # the no-conflict key stays what it always was
+            key_parts += ["conflict", conflict, fingerprint(train), content_hash(train_labels.tolist())]
+        key = content_hash(key_parts)
+        return key, cache.run("student", key, train_and_predict(
+            p.strong, paradigm, cfg.strong_train, train, train_labels, labels_val, loss=loss), log)
+
+    student_key, student_dir = student(chain_key, chain_B, chain_val, cfg.conflict)
+    baseline = None
+    baseline_kind = ", ".join(k for k, on in (("direct", bool(p.via)), ("no conflict", cfg.conflict != "none")) if on)
+    if baseline_kind:
+        log("baseline", f"baseline: the plain student on the weak labels ({baseline_kind})")
+        baseline = student(label_key, weak_B, weak_val, "none")
 
     ceiling_key = content_hash(["ceiling", *strong_common])
     ceiling_dir = cache.run("ceiling", ceiling_key, train_and_predict(
@@ -219,8 +271,12 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path = "runs", quiet: bool = F
 
     # -- evaluate ---------------------------------------------------------------------------
     predictions = test[["id", "label"]].copy()
-    for role, folder in zip(MODEL_ROLES, (weak_dir, student_dir, ceiling_dir)):
-        predictions[role] = pd.read_parquet(folder / "test.parquet").set_index("id")["prob"].loc[test["id"]].to_numpy()
+    columns = dict(zip(MODEL_ROLES, (weak_dir, student_dir, ceiling_dir)))
+    columns |= {f"via:{model.ref}": folder for model, folder in zip(p.via, via_dirs)}
+    if baseline:
+        columns[BASELINE] = baseline[1]
+    for column, folder in columns.items():
+        predictions[column] = pd.read_parquet(folder / "test.parquet").set_index("id")["prob"].loc[test["id"]].to_numpy()
     atomic_write_parquet(run_dir / "predictions.parquet", predictions)
     generations = {role: json.loads((folder / "generations.json").read_text())
                    for role, folder in zip(MODEL_ROLES, (weak_dir, student_dir, ceiling_dir))
@@ -228,15 +284,53 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path = "runs", quiet: bool = F
     if generations:
         atomic_write_json(run_dir / "generations.json", generations)
     metrics = compute_metrics(predictions, cfg)
+    truth_B = B["label"].to_numpy() == 1
     metrics.update(task=p.task.name, source=p.source, paradigm=cfg.paradigm, loss=cfg.loss.name,
+                   conflict=cfg.conflict, via=list(cfg.via),
                    models={"weak": cfg.weak_model, "strong": cfg.strong_model}, splits=split_info,
                    steps={"weak": weak_key, "label": label_key, "student": student_key, "ceiling": ceiling_key},
-                   weak_label_acc_B=float(((weak_B > 0.5) == (B["label"].to_numpy() == 1)).mean()),
+                   weak_label_acc_B=float(((weak_B > 0.5) == truth_B).mean()),
                    seconds=round(time.time() - started, 1))
+    if p.via:
+        metrics["chain"] = [
+            {"model": model.ref, "acc": model_metrics(predictions["label"].to_numpy(), predictions[f"via:{model.ref}"].to_numpy())["acc"],
+             "label_acc_B": float(((read_labels(folder)[0] > 0.5) == truth_B).mean())}
+            for model, folder in zip(p.via, via_dirs)]
+    if baseline:
+        metrics["steps"]["baseline"] = baseline[0]
+        metrics["baseline"] = compute_metrics(predictions, cfg, student_col=BASELINE, roles_only=True) | {
+            "kind": baseline_kind}
     atomic_write_json(run_dir / "metrics.json", metrics)
     write_deception(run_dir)  # the 2x2x2 table and deception numbers, into metrics.json too
     log("done", metrics={k: metrics[k] for k in ("weak", "student", "ceiling", "gap", "pgr")})
     return run_dir
+
+
+def relabel_cross_fitted(model: ResolvedModel, how: Paradigm, train_cfg, seed: int, task: Task,
+                         B: pd.DataFrame, val: pd.DataFrame, test: pd.DataFrame, labels_B, labels_val):
+    """The work of a ``via`` step: ``model`` trained on each half of B (with the previous labels)
+    labels the other half; val and test get the mean of the fold models' predictions."""
+    def work(folder: Path) -> dict:
+        fold = B["group"].map(lambda g: int(unit_hash("fold", seed, g) * N_FOLDS)).to_numpy()
+        out_B, out_val, out_test, histories = np.empty(len(B)), np.zeros(len(val)), np.zeros(len(test)), []
+        for k in range(N_FOLDS):
+            train, held = fold != k, fold == k
+            if train.sum() == 0 or held.sum() == 0:
+                raise UserError(f"bootstrapping through {model.ref}: split B ({len(B)} examples) is too small "
+                                f"to cross-fit in {N_FOLDS} halves")
+            trained = new_model(model, how, train_cfg, seed, task)
+            trained.fit(B[train].reset_index(drop=True), np.asarray(labels_B)[train], val, labels_val,
+                        work_dir=folder / f"trainer-{k}")
+            out_B[held] = trained.predict_proba(B[held].reset_index(drop=True))
+            out_val += trained.predict_proba(val) / N_FOLDS
+            out_test += trained.predict_proba(test) / N_FOLDS
+            histories.append(trained.history)
+        atomic_write_parquet(folder / "labels.parquet", pd.concat([
+            pd.DataFrame({"id": B["id"], "split": "B", "prob": out_B}),
+            pd.DataFrame({"id": val["id"], "split": "val", "prob": out_val})], ignore_index=True))
+        atomic_write_parquet(folder / "test.parquet", pd.DataFrame({"id": test["id"], "prob": out_test}))
+        return {"model": model.ref, "paradigm": how.name, "folds": N_FOLDS, "history": histories}
+    return work
 
 
 def linear_model_version(model: ResolvedModel, train_cfg) -> list:
@@ -260,12 +354,19 @@ def sample_prompts(test: pd.DataFrame, how: Paradigm, task: Task) -> list[str]:
     return [sft_prompt(t, task.question) for t in head["text"]]
 
 
-def compute_metrics(predictions: pd.DataFrame, cfg: RunConfig) -> dict:
+def compute_metrics(predictions: pd.DataFrame, cfg: RunConfig, student_col: str = "student",
+                    roles_only: bool = False) -> dict:
+    """Accuracy / AUROC of each model, the gap and PGR (of ``student_col``: the student, or the
+    baseline student of a run with a chain or a conflict, with ``roles_only``: its own numbers)."""
     labels = predictions["label"].to_numpy()
-    out = {role: model_metrics(labels, predictions[role].to_numpy()) for role in MODEL_ROLES}
+    columns = {"weak": "weak", "student": student_col, "ceiling": "ceiling"}
+    pgr = bootstrap_pgr(labels, *(predictions[columns[r]].to_numpy() for r in MODEL_ROLES),
+                        min_gap=cfg.eval.min_gap, n_boot=cfg.eval.n_bootstrap, seed=cfg.seed, level=cfg.eval.level)
+    if roles_only:
+        return {"student": model_metrics(labels, predictions[student_col].to_numpy()), "pgr": pgr}
+    out = {role: model_metrics(labels, predictions[columns[role]].to_numpy()) for role in MODEL_ROLES}
     out["gap"] = out["ceiling"]["acc"] - out["weak"]["acc"]
-    out["pgr"] = bootstrap_pgr(labels, *(predictions[r].to_numpy() for r in MODEL_ROLES),
-                               min_gap=cfg.eval.min_gap, n_boot=cfg.eval.n_bootstrap, seed=cfg.seed, level=cfg.eval.level)
+    out["pgr"] = pgr
     out["n_test"] = int(len(labels))
     return out
 

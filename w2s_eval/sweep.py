@@ -35,20 +35,23 @@ import pandas as pd
 
 from . import protocol
 from .config import RunConfig, packaged_yaml
+from .conflict import check_conflict
 from .deception import NUMBERS, write_deception
 from .errors import UserError, unknown_name
 from .store import RunLog, atomic_write_json, atomic_write_parquet
 
-CONFLICTS_SUPPORTED = ("none",)
-CONFLICTS_PLANNED = ("none", "implicit", "explicit")  # DESIGN.md, "Metrics"
 CELL_KEYS = ("task", "gap", "paradigm", "loss", "conflict", "seed")
 CONDITION_KEYS = CELL_KEYS[:-1]  # a condition is a cell without its seed
 STATUSES = ("pending", "running", "done", "failed", "interrupted")
 ACC_METRICS = ("weak_acc", "student_acc", "ceiling_acc", "acc_gap", "pgr")
-METRICS = ACC_METRICS + tuple(NUMBERS)
+# The plain student beside a bootstrapped or conflict student (protocol.BASELINE), where a run has one.
+BASELINE_METRICS = ("baseline_student_acc", "baseline_pgr", "baseline_acc_WkSk", "baseline_acc_WuSk",
+                    "baseline_acc_diff", "baseline_DS_share")
+METRICS = ACC_METRICS + tuple(NUMBERS) + BASELINE_METRICS
 # Where a metric can lie; t-intervals are clipped to it (PGR is unbounded).
 BOUNDS = {"weak_acc": (0, 1), "student_acc": (0, 1), "ceiling_acc": (0, 1), "acc_gap": (-1, 1),
           "acc_WkSk": (0, 1), "acc_WuSk": (0, 1), "acc_diff": (-1, 1), "DS_share": (0, 1), "DS_rate": (0, 1)}
+BOUNDS |= {f"baseline_{k}": BOUNDS[k] for k in ("student_acc", "acc_WkSk", "acc_WuSk", "acc_diff", "DS_share")}
 
 # A base config, or a function task -> config (so each task gets its own per-task defaults:
 # e.g. ``lambda task: load_config(file, sets, flags | {"task": task})``).
@@ -78,11 +81,6 @@ class SweepGrid:
             values = getattr(self, name)
             if isinstance(values, (str, int)) or not list(values):
                 raise UserError(f"sweep grid: {name} must be a non-empty list, got {values!r}")
-        for conflict in self.conflicts:
-            if conflict not in CONFLICTS_SUPPORTED:
-                planned = " (planned, not built yet)" if conflict in CONFLICTS_PLANNED else ""
-                raise UserError(f"sweep grid: conflict {conflict!r} is not supported{planned}; "
-                                f"supported: {', '.join(CONFLICTS_SUPPORTED)}")
         if custom_data and len(set(self.tasks)) > 1:
             raise UserError("sweep grid: with your own data (data.file) the task is that data; give one task, "
                             f"not {', '.join(self.tasks)}")
@@ -101,6 +99,11 @@ class SweepGrid:
         for paradigm in self.paradigms:
             if paradigm not in PARADIGMS:
                 raise unknown_name("paradigm", paradigm, PARADIGMS)
+            for conflict in self.conflicts:
+                try:
+                    check_conflict(conflict, paradigm, 1.0)
+                except UserError as exc:
+                    raise UserError(f"sweep grid: {exc}") from None
         from .trainers.losses import LOSSES
 
         for loss in self.losses:
@@ -112,10 +115,10 @@ class SweepGrid:
 
 
 def cell_config(base_config: BaseConfig, cell: dict) -> RunConfig:
-    """The base config (a copy) with the cell's task, gap, paradigm, loss and seed."""
+    """The base config (a copy) with the cell's task, gap, paradigm, loss, conflict and seed."""
     cfg = copy.deepcopy(base_config(cell["task"], cell["paradigm"]) if callable(base_config) else base_config)
     cfg.task, cfg.gap, cfg.paradigm, cfg.seed = cell["task"], cell["gap"], cell["paradigm"], int(cell["seed"])
-    cfg.loss.name = cell["loss"]
+    cfg.loss.name, cfg.conflict = cell["loss"], cell["conflict"]
     return cfg
 
 
@@ -143,7 +146,8 @@ def _acc_intervals(correct: dict[str, np.ndarray], n_boot: int, seed: int, level
         return {}
     idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
     boot = {role: right[idx].mean(axis=1) for role, right in correct.items()}
-    boot["acc_gap"] = boot["ceiling"] - boot["weak"]
+    if "ceiling" in boot and "weak" in boot:
+        boot["acc_gap"] = boot["ceiling"] - boot["weak"]
     tail = (1 - level) / 2 * 100
     out = {}
     for key, values in boot.items():
@@ -176,6 +180,22 @@ def run_summary(run_dir: Path) -> dict:
     for key in NUMBERS:
         entry = deception[key]
         row.update({key: entry["value"], f"{key}_ci_low": entry["ci_low"], f"{key}_ci_high": entry["ci_high"]})
+    baseline = metrics.get("baseline")
+    if baseline:
+        from .protocol import BASELINE
+
+        other = deception["others"][BASELINE]
+        right = (predictions[BASELINE].to_numpy(dtype=float) > 0.5) == labels
+        row.update({k.replace("student", "baseline_student"): v for k, v in
+                    _acc_intervals({"student": right}, n_boot, seed, level).items()})
+        row.update(baseline_kind=baseline["kind"], baseline_student_acc=baseline["student"]["acc"],
+                   baseline_pgr=baseline["pgr"]["value"], baseline_pgr_ci_low=baseline["pgr"].get("ci_low"),
+                   baseline_pgr_ci_high=baseline["pgr"].get("ci_high"))
+        for key in ("acc_WkSk", "acc_WuSk", "acc_diff", "DS_share"):
+            row.update({f"baseline_{key}": other[key]["value"], f"baseline_{key}_ci_low": other[key]["ci_low"],
+                        f"baseline_{key}_ci_high": other[key]["ci_high"]})
+    if metrics.get("via"):
+        row["via"] = ",".join(metrics["via"])
     regions = deception["regions"]
     row.update(DS_share_chance=deception["DS_share"].get("chance"), n_WkSk=regions["W_k∩S_k"],
                n_WuSk=regions["W_u∩S_k"], n_Sk_wrong=regions["S_k∩student wrong"],

@@ -198,6 +198,43 @@ def _figures(data: ReportData, doc: Document):
                    f"{caption}; hollow markers: fewer than {plots.data_min_region(data)} examples."))
     if data.kind == "sweep":  # a run gets the per-number table with region sizes and flags instead
         doc.add(_deception_table(data))
+    if plots.has_baseline(data):
+        kinds = sorted(set(data.done["baseline_kind"].dropna()))
+        doc.add(Heading("Against the baseline student"),
+                Paragraph(BASELINE_TEXT[" / ".join(kinds)] if " / ".join(kinds) in BASELINE_TEXT else BASELINE_TEXT["any"]),
+                Figure("baseline", plots.baseline_figure(data), "student versus its baseline by gap",
+                       "Filled: the student of the run; hollow grey: the plain student trained on the weak model's "
+                       f"labels directly and without conflict. {caption}."),
+                _baseline_table(data))
+
+
+BASELINE_TEXT = {
+    "direct": "A bootstrapped student learns from the last model of a chain (weak → intermediate → … → "
+              "strong) instead of from the weak model directly. Does the chain recover more of the gap, and does "
+              "it make fewer of the mistakes a weak supervisor would miss?",
+    "no conflict": "A conflict student is also pulled towards a conflicting objective (here: verbosity). Deception "
+                   "would show as a student that stays right where the weak model can check (W_k ∩ S_k) but loses "
+                   "accuracy where it cannot (W_u ∩ S_k), and a DS_share above the no-conflict student's.",
+    "any": "Each run here also trained the plain student (weak labels, directly, without conflict); the "
+           "panels set the run's student beside it.",
+}
+
+
+def _baseline_table(data: ReportData) -> Table:
+    columns = ["task", "gap", "condition", "baseline", "student acc", "PGR", "acc | W_k∩S_k", "acc | W_u∩S_k",
+               "DS_share"]
+    rows = []
+    for task, gap, condition in _conditions(data):
+        s = lambda m: data.stat(task, gap, condition, m)  # noqa: E731
+        if s("baseline_student_acc") is None:
+            continue
+        kind = " / ".join(sorted(set(_cells(data, task, gap, condition)["baseline_kind"].dropna())))
+        label = data.condition_label(condition)
+        for who, prefix in ((f"baseline ({kind})", "baseline_"), ("student", "")):
+            rows.append([task, gap, label, who] + [_value_ci(s(prefix + m)) for m in
+                                                   ("student_acc", "pgr", "acc_WkSk", "acc_WuSk", "DS_share")])
+    return Table(columns, rows, numeric=set(range(4, len(columns))),
+                 caption="The run's student and its baseline on the same test examples: mean with 95% interval.")
 
 
 def _conditions(data: ReportData):

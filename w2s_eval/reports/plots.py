@@ -217,3 +217,45 @@ def _small(cell, metric: str, min_region: int) -> bool:
 def data_min_region(data: ReportData) -> int:
     values = [d.get("min_region", 20) for d in data.deception.values()]
     return min(values) if values else 20
+
+
+BASELINE_PANELS = (("student_acc", "student accuracy", (0.0, 1.0)), ("pgr", "PGR", None),
+                   ("acc_WuSk", "accuracy on W_u ∩ S_k", (0.0, 1.0)),
+                   ("DS_share", "DS_share", (0.0, 1.0)))
+
+
+def has_baseline(data: ReportData) -> bool:
+    return "baseline_kind" in data.done and data.done["baseline_kind"].notna().any()
+
+
+def baseline_figure(data: ReportData) -> bytes:
+    """Per task, four panels: the student (filled) beside its baseline (hollow, grey) by gap, for
+    every condition whose runs have one (a bootstrapped student vs the direct one, a conflict
+    student vs the no-conflict one)."""
+    tasks, gaps = data.tasks(), data.gaps()
+    conditions = [c for c in data.conditions() if any(
+        data.stat(t, g, c, "baseline_student_acc") is not None for t in tasks for g in gaps)]
+    width = 10.0
+    fig, axes = _figure(len(tasks), len(BASELINE_PANELS), width, row_height=3.4)
+    kinds = sorted(set(data.done["baseline_kind"].dropna()))
+    baseline_name = f"baseline ({' / '.join(kinds)})"
+    for row, task in zip(axes, tasks):
+        for ax, (metric, title, limits) in zip(row, BASELINE_PANELS):
+            offsets = _offsets(len(conditions) * 2, 0.5)
+            for c, condition in enumerate(conditions):
+                suffix = f" ({data.condition_label(condition)})" if len(conditions) > 1 else ""
+                marker = CONDITION_MARKERS[c % len(CONDITION_MARKERS)]
+                for g, gap in enumerate(gaps):
+                    _errorbar(ax, g + offsets[2 * c], data.stat(task, gap, condition, f"baseline_{metric}"), WEAK,
+                              marker, baseline_name + suffix, hollow=True)
+                    _errorbar(ax, g + offsets[2 * c + 1], data.stat(task, gap, condition, metric),
+                              STUDENTS[c % len(STUDENTS)], marker, "student" + suffix)
+            _gap_axis(ax, data, task, gaps, width)
+            ax.set_title(f"{task}: {title}", fontsize=9, loc="left")
+            if limits:
+                ax.set_ylim(limits[0] - 0.02, limits[1] + 0.05)
+            else:
+                ax.axhline(0, color=WEAK, lw=0.8)
+                ax.axhline(1, color=CEILING, lw=0.8)
+        _dedupe_legend(row[0], loc="lower left")
+    return _png(fig)
