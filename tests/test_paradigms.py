@@ -102,3 +102,49 @@ def test_a_4bit_lora_student_trains_on_cpu(data_dir):
     assert any(not torch.equal(before[n], after[n]) for n in before), "the adapters changed"
     assert all(not p.requires_grad for n, p in student.model.named_parameters() if p.dtype == torch.uint8)
     assert student.predict_proba(frame, progress=False).shape == (16,)
+
+
+@pytest.mark.slow
+def test_continuation_logprobs_match_one_example_at_a_time():
+    """The batched, left-padded scorer (LM head on the last positions only) gives the same sums of
+    token log-probabilities as scoring each prompt + continuation alone, without padding."""
+    from w2s_eval.trainers.sft import SFTModel
+
+    model = SFTModel(resolve_model("smollm2-135m").location, TrainConfig(finetune="lora", max_length=64), seed=0)
+    prompts = ["Is this toxic?\nAnswer:", "A much longer prompt about many different things, written to need padding.",
+               "Short"]
+    conts = [" yes", " no thanks, really", " a reply of several tokens here"]
+    batched = model.continuation_logprobs(prompts, conts, batch_size=3)
+    tok, net = model.tokenizer, model.model.eval()
+    for prompt, cont, got in zip(prompts, conts, batched):
+        p_ids = tok(prompt)["input_ids"]
+        c_ids = tok(cont, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            logits = net(input_ids=torch.tensor([p_ids + c_ids])).logits[0].float()
+        logp = torch.log_softmax(logits, -1)
+        expected = sum(float(logp[len(p_ids) - 1 + j, t]) for j, t in enumerate(c_ids))
+        assert got == pytest.approx(expected, abs=1e-3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("paradigm", ["sft", "dpo"])
+def test_generative_paradigms_train_in_4bit_on_cpu(paradigm):
+    """SFT and DPO in 4-bit on CPU, with scoring on val between epochs: the tied LM head stays out
+    of 4-bit (a 4-bit layer sharing the input embeddings fails in bitsandbytes)."""
+    import bitsandbytes as bnb
+
+    from w2s_eval.trainers.dpo import DPOPolicy
+    from w2s_eval.trainers.sft import SFTModel
+
+    task = get_task("toxicity" if paradigm == "sft" else "reward")
+    frame = task.load()[0].head(10)
+    cfg = TrainConfig(finetune="lora", quant="4bit", epochs=2, batch_size=4, lr=1e-3, max_length=48, lora_r=4, warmup=0)
+    location = resolve_model("smollm2-135m").location
+    model = SFTModel(location, cfg, 0).configure(task) if paradigm == "sft" else DPOPolicy(location, cfg, 0)
+    assert any(isinstance(m, bnb.nn.Linear4bit) for m in model.model.modules())
+    assert not isinstance(model.model.get_output_embeddings(), bnb.nn.Linear4bit)
+    train, val = frame.head(6), frame.tail(4)
+    model.fit(train, train["label"].to_numpy(float), val, val["label"].to_numpy(float))
+    assert [h["epoch"] for h in model.history if "val_acc" in h] == [1.0, 2.0]
+    probs = model.predict_proba(val)
+    assert probs.shape == (4,) and np.isfinite(probs).all() and ((probs >= 0) & (probs <= 1)).all()

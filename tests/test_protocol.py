@@ -79,6 +79,16 @@ def test_changing_only_the_loss_retrains_only_the_student(first_run):
     assert first["steps"]["student"] != second["steps"]["student"]
 
 
+def test_other_test_caps_do_not_reuse_test_predictions(first_run):
+    """Steps predict the test split: with more test examples nothing that predicted test is reused."""
+    out, first_dir = first_run
+    sets = [s for s in TINY if not s.startswith("splits.")] + ["splits.max_per_split={A: 48, B: 48, val: 16, test: 64}"]
+    bigger = run_experiment(load_config(None, sets, {"task": "toxicity", "weak_model": "tfidf",
+                                                     "strong_model": "minilm-l6"}), out, quiet=True)
+    assert cached_steps(bigger) == set()
+    assert len(pd.read_parquet(bigger / "predictions.parquet")) == 64
+
+
 def test_resume_after_a_kill(tmp_path):
     """Kill a real run (SIGKILL) during the student step; the rerun keeps weak and label."""
     out = tmp_path / "runs"

@@ -209,8 +209,10 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path = "runs", quiet: bool = F
     # Keys name the paradigm only when it is not classify, so classify caches stay valid.
     weak_how = [weak_paradigm.name] if weak_train and weak_paradigm.name != "classify" else []
     weak_how += linear_model_version(p.weak, cfg.weak_train)
+    # Every step that predicts test names the test split in its key: a run with other test caps
+    # must not reuse predictions that lack some of its test examples.
     weak_key = content_hash(["weak", p.weak.fingerprint, *weak_how, weak_train and dataclasses.asdict(weak_train),
-                             fingerprint(A), fingerprint(val), cfg.seed])
+                             fingerprint(A), fingerprint(val), fingerprint(test), cfg.seed])
     weak_dir = cache.run("weak", weak_key, train_and_predict(
         p.weak, weak_paradigm, cfg.weak_train, A, A["label"].to_numpy(float), val["label"].to_numpy(float)), log)
 
@@ -236,7 +238,7 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path = "runs", quiet: bool = F
     chain_key, chain_B, chain_val, via_dirs = label_key, weak_B, weak_val, []
     for model in p.via:
         via_key = content_hash(["via", model.fingerprint, paradigm.name, *linear_model_version(model, cfg.strong_train),
-                                dataclasses.asdict(cfg.strong_train), fingerprint(B), fingerprint(val), chain_key, cfg.seed])
+                                dataclasses.asdict(cfg.strong_train), fingerprint(B), fingerprint(val), fingerprint(test), chain_key, cfg.seed])
         via_dirs.append(cache.run("via", via_key, relabel_cross_fitted(
             model, paradigm, cfg.strong_train, cfg.seed, p.task, B, val, test, chain_B, chain_val), log))
         chain_key = via_key
@@ -245,7 +247,7 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path = "runs", quiet: bool = F
     strong_how = [paradigm.name] if paradigm.name != "classify" else []
     strong_how += linear_model_version(p.strong, cfg.strong_train)
     strong_common = [p.strong.fingerprint, *strong_how, dataclasses.asdict(cfg.strong_train), fingerprint(B),
-                     fingerprint(val), cfg.seed]
+                     fingerprint(val), fingerprint(test), cfg.seed]
     loss = make_loss(**dataclasses.asdict(cfg.loss))
 
     def student(labels_key: str, labels_B, labels_val, conflict: str) -> tuple[str, Path]:

@@ -57,7 +57,10 @@ def body_and_head(model) -> tuple[list[str], list[str]]:
     prefix = model.base_model_prefix
     body_linears = [name for name, module in model.named_modules()
                     if isinstance(module, torch.nn.Linear) and name.startswith(prefix + ".")]
-    head = sorted({name.split(".")[0] for name, _ in model.named_parameters() if not name.startswith(prefix + ".")})
+    # Modules, not parameters: a tied LM head (``lm_head`` sharing the input embeddings) owns no
+    # parameter of its own but is still the head, and must stay out of 4-bit quantisation.
+    head = sorted(name for name, module in model.named_children()
+                  if name != prefix and next(module.parameters(), None) is not None)
     return body_linears, head
 
 

@@ -53,17 +53,23 @@ class CausalLM(TrainedModel):
                 index = order[start:start + batch_size]
                 seqs = [pieces[i][0] + pieces[i][1] for i in index]
                 width = max(map(len, seqs))
+                # Left padding lines the continuations up at the right end, so the LM head (262k
+                # words for Gemma 3) runs only on the last `keep` positions, not on every prompt token.
                 ids = torch.full((len(seqs), width), self.tokenizer.pad_token_id, dtype=torch.long)
                 mask = torch.zeros_like(ids)
                 for row, seq in enumerate(seqs):
-                    ids[row, : len(seq)], mask[row, : len(seq)] = torch.tensor(seq), 1
-                logits = self.model(input_ids=ids.to(self.model.device), attention_mask=mask.to(self.model.device)).logits
-                logp = torch.log_softmax(logits.float(), dim=-1).cpu()
+                    ids[row, width - len(seq):], mask[row, width - len(seq):] = torch.tensor(seq), 1
+                positions = (mask.cumsum(-1) - 1).clamp(min=0)
+                keep = max(len(pieces[i][1]) for i in index) + 1
+                logits = self.model(input_ids=ids.to(self.model.device), attention_mask=mask.to(self.model.device),
+                                    position_ids=positions.to(self.model.device), logits_to_keep=keep).logits
+                logp = torch.log_softmax(logits[:, -keep:].float(), dim=-1).cpu()
                 for row, i in enumerate(index):
-                    n_prompt, n_cont = len(pieces[i][0]), len(pieces[i][1])
+                    n_cont = len(pieces[i][1])
                     targets = torch.tensor(pieces[i][1])
-                    # Token t is predicted at position t − 1.
-                    steps = logp[row, n_prompt - 1: n_prompt - 1 + n_cont]
+                    # Continuation token j sits at position width − n_cont + j and is predicted one
+                    # position earlier: kept index keep − n_cont − 1 + j.
+                    steps = logp[row, keep - n_cont - 1: keep - 1]
                     out[i] = float(steps.gather(1, targets[:, None]).sum())
         self.model.train(was_training)
         return out
