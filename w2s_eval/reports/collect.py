@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,7 +83,7 @@ def _run_row(run_dir: Path) -> dict:
 
 
 def collect(path: str | Path) -> ReportData:
-    folder = Path(path)
+    folder = Path(path).resolve()  # "." names no run: resolve it
     if (folder / "sweep.parquet").exists():
         rows = read_sweep(folder)
         kind = "sweep"
@@ -125,7 +126,13 @@ def _task_texts(run_dir: Path) -> tuple[dict[str, str], tuple[str, str]]:
 
     cfg = load_config(str(run_dir / "config.yaml"))
     task = resolve_task(cfg)
-    frame, _ = task.load(cfg.data.data_dir)
+    data_dir = cfg.data.data_dir
+    if data_dir is None and not os.environ.get("W2S_DATA_DIR") and not cfg.data.file:
+        # Read the texts where the run read them (its local mirror), not from the hub.
+        source = json.loads((run_dir / "metrics.json").read_text()).get("source", "")
+        if source.endswith(task.local_subdir) and Path(source).is_dir():
+            data_dir = source[: -len(task.local_subdir)]
+    frame, _ = task.load(data_dir)
     return dict(zip(frame["id"].astype(str), frame["text"].astype(str))), tuple(task.label_names)
 
 
