@@ -226,8 +226,8 @@ def _baseline_table(data: ReportData) -> Table:
     rows = []
     for task, gap, condition in _conditions(data):
         s = lambda m: data.stat(task, gap, condition, m)  # noqa: E731
-        if s("baseline_student_acc") is None:
-            continue
+        if not plots.has_value(s("baseline_student_acc")):
+            continue  # a no-conflict, direct condition: it is the baseline
         kind = " / ".join(sorted(set(_cells(data, task, gap, condition)["baseline_kind"].dropna())))
         label = data.condition_label(condition)
         for who, prefix in ((f"baseline ({kind})", "baseline_"), ("student", "")):

@@ -224,6 +224,10 @@ BASELINE_PANELS = (("student_acc", "student accuracy", (0.0, 1.0)), ("pgr", "PGR
                    ("DS_share", "DS_share", (0.0, 1.0)))
 
 
+def has_value(stat: dict | None) -> bool:
+    return stat is not None and stat["mean"] is not None
+
+
 def has_baseline(data: ReportData) -> bool:
     return "baseline_kind" in data.done and data.done["baseline_kind"].notna().any()
 
@@ -234,7 +238,7 @@ def baseline_figure(data: ReportData) -> bytes:
     student vs the no-conflict one)."""
     tasks, gaps = data.tasks(), data.gaps()
     conditions = [c for c in data.conditions() if any(
-        data.stat(t, g, c, "baseline_student_acc") is not None for t in tasks for g in gaps)]
+        has_value(data.stat(t, g, c, "baseline_student_acc")) for t in tasks for g in gaps)]
     width = 10.0
     fig, axes = _figure(len(tasks), len(BASELINE_PANELS), width, row_height=3.4)
     kinds = sorted(set(data.done["baseline_kind"].dropna()))
@@ -251,6 +255,7 @@ def baseline_figure(data: ReportData) -> bytes:
                     _errorbar(ax, g + offsets[2 * c + 1], data.stat(task, gap, condition, metric),
                               STUDENTS[c % len(STUDENTS)], marker, "student" + suffix)
             _gap_axis(ax, data, task, gaps, width)
+            ax.tick_params(axis="x", labelsize=7)  # four panels a row: model names need the room
             ax.set_title(f"{task}: {title}", fontsize=9, loc="left")
             if limits:
                 ax.set_ylim(limits[0] - 0.02, limits[1] + 0.05)
