@@ -37,7 +37,7 @@ def test_missing_config_file():
 
 @pytest.mark.parametrize("argv, expected", [
     (["run", "--task", "sarcasm"], "valid choices: legal, reward, safety, toxicity"),
-    (["run", "--gap", "huge"], "valid choices: large, medium, small"),
+    (["run", "--gap", "huge"], "valid choices: bootstrap, large, medium, small"),
     (["run", "--profile", "tpu"], "valid choices: auto, cpu, gpu"),
     (["run", "--loss", "magic"], "valid choices: logconf, xent"),
     (["run", "--paradigm", "rlhf"], "valid choices: classify"),

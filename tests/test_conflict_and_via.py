@@ -129,3 +129,28 @@ def test_bootstrapped_run_stores_the_chain_and_the_direct_student(tmp_path):
     assert "baseline (direct)" in md.read_text()
     labels = pd.read_parquet(next((tmp_path / ".cache").glob("via-*")) / "labels.parquet")
     assert set(labels["split"]) == {"B", "val"} and labels["prob"].between(0, 1).all()
+
+
+def test_a_bootstrap_ladder_in_gaps_yaml_fills_via():
+    from w2s_eval.protocol import resolve_config
+
+    cfg, _ = resolve_config(load_config(None, [], {"task": "toxicity", "gap": "bootstrap", "profile": "cpu"}))
+    assert (cfg.weak_model, cfg.via, cfg.strong_model) == ("tfidf", ["minilm-l6"], "mpnet-base")
+    assert "-via-minilm-l6-" in run_id_of(cfg)
+    lm, _ = resolve_config(load_config(None, [], {"task": "reward", "paradigm": "reward", "gap": "bootstrap",
+                                                  "profile": "gpu"}))
+    assert lm.via == ["Qwen/Qwen2.5-1.5B", "Qwen/Qwen2.5-7B"]
+    mine, _ = resolve_config(load_config(None, [], {"gap": "bootstrap", "profile": "cpu", "via": "mpnet-base"}))
+    assert mine.via == ["mpnet-base"]  # --via wins over the ladder
+    plain, _ = resolve_config(load_config(None, [], {"gap": "large", "profile": "cpu"}))
+    assert plain.via == []
+
+
+@pytest.mark.slow
+def test_explicit_conflict_run(tmp_path):
+    flags = {"task": "reward", "paradigm": "reward", "weak_model": "tfidf", "strong_model": "tfidf",
+             "conflict": "explicit"}
+    run_dir = run_experiment(load_config(None, TINY_PAIRS, flags), tmp_path, quiet=True)
+    m = json.loads((run_dir / "metrics.json").read_text())
+    assert m["conflict"] == "explicit" and m["baseline"]["kind"] == "no conflict"
+    assert m["steps"]["student"] != m["steps"]["baseline"]

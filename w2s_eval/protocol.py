@@ -63,16 +63,16 @@ def resolve_profile(profile: str) -> str:
     return profile
 
 
-def gap_models(gap: str, profile: str, task_name: str, paradigm: Paradigm) -> tuple[str, str]:
-    """The gap's (weak, strong) pair: its causal-LM ladder for generative paradigms, with any
-    per-task override."""
+def gap_models(gap: str, profile: str, task_name: str, paradigm: Paradigm) -> tuple[str, str, list[str]]:
+    """The gap's (weak, strong) pair and its intermediate models (a bootstrapping ladder; usually
+    none): its causal-LM ladder for generative paradigms, with any per-task override."""
     ladders = packaged_yaml("gaps.yaml")[profile]
     if gap not in ladders:
         raise unknown_name("gap", gap, ladders)
     entry = dict(ladders[gap])
-    pair = dict(entry["lm"]) if paradigm.causal_lm else {"weak": entry["weak"], "strong": entry["strong"]}
+    pair = dict(entry["lm"]) if paradigm.causal_lm else {k: entry[k] for k in ("weak", "strong", "via") if k in entry}
     pair.update(entry.get("by_task", {}).get(task_name, {}) if not paradigm.causal_lm else {})
-    return pair["weak"], pair["strong"]
+    return pair["weak"], pair["strong"], list(pair.get("via") or [])
 
 
 def resolve_task(cfg: RunConfig) -> Task:
@@ -133,8 +133,9 @@ def resolve_config(cfg: RunConfig) -> tuple[RunConfig, Task]:
     task = resolve_task(cfg)
     paradigm = get_paradigm(cfg.paradigm)
     check_supported(paradigm, task, cfg.loss.name, [n for n, t in TASKS.items() if t.pairwise])
-    weak_ref, strong_ref = gap_models(cfg.gap, cfg.profile, task.name, paradigm)
+    weak_ref, strong_ref, via = gap_models(cfg.gap, cfg.profile, task.name, paradigm)
     cfg.weak_model, cfg.strong_model = cfg.weak_model or weak_ref, cfg.strong_model or strong_ref
+    cfg.via = cfg.via or via
     return cfg, task
 
 
