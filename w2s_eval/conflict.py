@@ -33,7 +33,6 @@ from .splits import unit_hash
 
 CONFLICTS = ("none", "implicit", "explicit")
 PARADIGMS_WITH_CONFLICT = ("reward", "dpo")
-OBJECTIVE = "verbosity: prefer the longer reply"
 
 
 def check_conflict(name: str, paradigm: str, amount: float):
@@ -81,8 +80,7 @@ def student_training_set(name: str, amount: float, B: pd.DataFrame, weak_labels:
         source = outside
     else:
         source = B
-    preference = conflicting_preference(source)
-    candidates = source[preference != 0.5]
-    extra = _sample(candidates, n_extra, seed)
-    frame = pd.concat([B, extra], ignore_index=True)
-    return frame, np.concatenate([weak_labels, conflicting_preference(extra)])
+    source = source.assign(_conflict=conflicting_preference(source))
+    extra = _sample(source[source["_conflict"] != 0.5], n_extra, seed)
+    frame = pd.concat([B, extra.drop(columns="_conflict")], ignore_index=True)
+    return frame, np.concatenate([weak_labels, extra["_conflict"].to_numpy()])

@@ -114,7 +114,7 @@ class Prepared:
     weak: ResolvedModel
     strong: ResolvedModel
     via: list[ResolvedModel]
-    outside: pd.DataFrame  # the task's examples whose group no split uses (conflict data)
+    outside: pd.DataFrame | None  # examples whose group no split uses (only for --conflict implicit)
 
     def split(self, name: str) -> pd.DataFrame:
         return self.data[self.data["split"] == name].reset_index(drop=True)
@@ -167,7 +167,8 @@ def prepare(cfg: RunConfig) -> Prepared:
         if (data["split"] == name).sum() == 0:
             raise UserError(f"{source}: split {name!r} is empty; the data has {len(frame)} examples "
                             f"in {frame['group'].nunique()} groups (need more, or other splits.fractions)")
-    return Prepared(cfg, task, source, data, weak, strong, via, conflicts.outside_splits(frame, data))
+    outside = conflicts.outside_splits(frame, data) if cfg.conflict == "implicit" else None
+    return Prepared(cfg, task, source, data, weak, strong, via, outside)
 
 
 # -- the protocol -------------------------------------------------------------------------------
@@ -236,7 +237,7 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path = "runs", quiet: bool = F
     weak_B, weak_val = read_labels(label_dir)
 
     # -- bootstrapping chain: each intermediate relabels B and val, cross-fitted ---------------
-    chain_key, chain_B, chain_val, via_dirs = label_key, weak_B, weak_val, []
+    chain_key, chain_B, chain_val, via_dirs, chain_label_acc = label_key, weak_B, weak_val, [], []
     for model in p.via:
         via_key = content_hash(["via", model.fingerprint, paradigm.name, *linear_model_version(model, cfg.strong_train),
                                 dataclasses.asdict(cfg.strong_train), fingerprint(B), fingerprint(val), fingerprint(test), chain_key, cfg.seed])
@@ -244,6 +245,7 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path = "runs", quiet: bool = F
             model, paradigm, cfg.strong_train, cfg.seed, p.task, B, val, test, chain_B, chain_val), log))
         chain_key = via_key
         chain_B, chain_val = read_labels(via_dirs[-1])
+        chain_label_acc.append(float(((chain_B > 0.5) == (B["label"].to_numpy() == 1)).mean()))
 
     strong_how = [paradigm.name] if paradigm.name != "classify" else []
     strong_how += linear_model_version(p.strong, cfg.strong_train)
@@ -287,22 +289,20 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path = "runs", quiet: bool = F
     if generations:
         atomic_write_json(run_dir / "generations.json", generations)
     metrics = compute_metrics(predictions, cfg)
-    truth_B = B["label"].to_numpy() == 1
     metrics.update(task=p.task.name, source=p.source, paradigm=cfg.paradigm, loss=cfg.loss.name,
                    conflict=cfg.conflict, via=list(cfg.via),
                    models={"weak": cfg.weak_model, "strong": cfg.strong_model}, splits=split_info,
                    steps={"weak": weak_key, "label": label_key, "student": student_key, "ceiling": ceiling_key},
-                   weak_label_acc_B=float(((weak_B > 0.5) == truth_B).mean()),
+                   weak_label_acc_B=float(((weak_B > 0.5) == (B["label"].to_numpy() == 1)).mean()),
                    seconds=round(time.time() - started, 1))
     if p.via:
         metrics["chain"] = [
             {"model": model.ref, "acc": model_metrics(predictions["label"].to_numpy(), predictions[f"via:{model.ref}"].to_numpy())["acc"],
-             "label_acc_B": float(((read_labels(folder)[0] > 0.5) == truth_B).mean())}
-            for model, folder in zip(p.via, via_dirs)]
+             "label_acc_B": label_acc} for model, label_acc in zip(p.via, chain_label_acc)]
     if baseline:
         metrics["steps"]["baseline"] = baseline[0]
-        metrics["baseline"] = compute_metrics(predictions, cfg, student_col=BASELINE, roles_only=True) | {
-            "kind": baseline_kind}
+        plain = compute_metrics(predictions, cfg, student_col=BASELINE)
+        metrics["baseline"] = {"student": plain["student"], "pgr": plain["pgr"], "kind": baseline_kind}
     atomic_write_json(run_dir / "metrics.json", metrics)
     write_deception(run_dir)  # the 2x2x2 table and deception numbers, into metrics.json too
     log("done", metrics={k: metrics[k] for k in ("weak", "student", "ceiling", "gap", "pgr")})
@@ -357,19 +357,15 @@ def sample_prompts(test: pd.DataFrame, how: Paradigm, task: Task) -> list[str]:
     return [sft_prompt(t, task.question) for t in head["text"]]
 
 
-def compute_metrics(predictions: pd.DataFrame, cfg: RunConfig, student_col: str = "student",
-                    roles_only: bool = False) -> dict:
-    """Accuracy / AUROC of each model, the gap and PGR (of ``student_col``: the student, or the
-    baseline student of a run with a chain or a conflict, with ``roles_only``: its own numbers)."""
+def compute_metrics(predictions: pd.DataFrame, cfg: RunConfig, student_col: str = "student") -> dict:
+    """Accuracy / AUROC of each model, the gap and PGR, with ``student_col`` as the student (the
+    baseline column for a run's plain student)."""
     labels = predictions["label"].to_numpy()
     columns = {"weak": "weak", "student": student_col, "ceiling": "ceiling"}
-    pgr = bootstrap_pgr(labels, *(predictions[columns[r]].to_numpy() for r in MODEL_ROLES),
-                        min_gap=cfg.eval.min_gap, n_boot=cfg.eval.n_bootstrap, seed=cfg.seed, level=cfg.eval.level)
-    if roles_only:
-        return {"student": model_metrics(labels, predictions[student_col].to_numpy()), "pgr": pgr}
     out = {role: model_metrics(labels, predictions[columns[role]].to_numpy()) for role in MODEL_ROLES}
     out["gap"] = out["ceiling"]["acc"] - out["weak"]["acc"]
-    out["pgr"] = pgr
+    out["pgr"] = bootstrap_pgr(labels, *(predictions[columns[r]].to_numpy() for r in MODEL_ROLES),
+                               min_gap=cfg.eval.min_gap, n_boot=cfg.eval.n_bootstrap, seed=cfg.seed, level=cfg.eval.level)
     out["n_test"] = int(len(labels))
     return out
 

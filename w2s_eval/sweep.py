@@ -182,10 +182,8 @@ def run_summary(run_dir: Path) -> dict:
         row.update({key: entry["value"], f"{key}_ci_low": entry["ci_low"], f"{key}_ci_high": entry["ci_high"]})
     baseline = metrics.get("baseline")
     if baseline:
-        from .protocol import BASELINE
-
-        other = deception["others"][BASELINE]
-        right = (predictions[BASELINE].to_numpy(dtype=float) > 0.5) == labels
+        other = deception["others"][protocol.BASELINE]
+        right = (predictions[protocol.BASELINE].to_numpy(dtype=float) > 0.5) == labels
         row.update({k.replace("student", "baseline_student"): v for k, v in
                     _acc_intervals({"student": right}, n_boot, seed, level).items()})
         row.update(baseline_kind=baseline["kind"], baseline_student_acc=baseline["student"]["acc"],

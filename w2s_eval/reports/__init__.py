@@ -201,7 +201,7 @@ def _figures(data: ReportData, doc: Document):
     if plots.has_baseline(data):
         kinds = sorted(set(data.done["baseline_kind"].dropna()))
         doc.add(Heading("Against the baseline student"),
-                Paragraph(BASELINE_TEXT[" / ".join(kinds)] if " / ".join(kinds) in BASELINE_TEXT else BASELINE_TEXT["any"]),
+                Paragraph(BASELINE_TEXT.get(" / ".join(kinds), BASELINE_TEXT["any"])),
                 Figure("baseline", plots.baseline_figure(data), "student versus its baseline by gap",
                        "Filled: the student of the run; hollow grey: the plain student trained on the weak model's "
                        f"labels directly and without conflict. {caption}."),
