@@ -44,6 +44,7 @@ def test_missing_config_file():
     (["run", "--weak", "gpt-17"], "unknown model 'gpt-17'"),
     (["run", "--set", "nope=1"], "unknown key 'nope'"),
     (["run", "--set", "strong_train.finetune=half"], "strong_train.finetune: unknown mode 'half'"),
+    (["run", "--set", "student.epochs=0"], "student.epochs: expected a positive number or null"),
     (["models", "path", "bert-huge"], "valid choices: gemma3-270m, minilm-l6, mpnet-base, smollm2-135m"),
 ])
 def test_bad_names_give_one_line_and_status_2(capsys, tmp_path, argv, expected):

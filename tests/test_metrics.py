@@ -56,3 +56,20 @@ def test_bootstrap_is_deterministic_for_a_seed():
     a = bootstrap_pgr(LABELS, WEAK, STUDENT, CEILING, min_gap=0.05, n_boot=300, seed=7)
     b = bootstrap_pgr(LABELS, WEAK, STUDENT, CEILING, min_gap=0.05, n_boot=300, seed=7)
     assert a == b
+
+
+def test_logconf_weight_rises_linearly_and_mixes_hardened_predictions():
+    """LogConf by hand: α = aux_coef · min(1, progress / warmup_frac); the target mixes the weak
+    labels with the student's predictions hardened at the weak labels' positive share."""
+    import torch
+
+    from w2s_eval.trainers.losses import LogConfLoss, soft_xent
+
+    loss = LogConfLoss(aux_coef=0.5, warmup_frac=0.5)
+    assert [loss.coefficient(p) for p in (0.0, 0.25, 0.5, 1.0)] == pytest.approx([0.0, 0.25, 0.5, 0.5])
+    logits = torch.tensor([[0.0, 2.0], [0.0, 1.0], [0.0, -1.0], [0.0, -2.0]])
+    weak = torch.tensor([0.9, 0.2, 0.8, 0.1])  # half positive: the top half of the student is hardened to 1
+    hardened = torch.tensor([1.0, 1.0, 0.0, 0.0])
+    expected = 0.75 * soft_xent(logits, weak) + 0.25 * soft_xent(logits, hardened)
+    assert loss(logits, weak, progress=0.25).item() == pytest.approx(expected.item())
+    assert loss(logits, weak, progress=0.0).item() == pytest.approx(soft_xent(logits, weak).item())

@@ -79,6 +79,21 @@ def test_changing_only_the_loss_retrains_only_the_student(first_run):
     assert first["steps"]["student"] != second["steps"]["student"]
 
 
+def test_the_student_trains_with_its_own_epochs_beside_a_reused_ceiling(first_run):
+    """student.epochs changes the student's training only: weak, labels and ceiling are reused."""
+    out, first_dir = first_run
+    run_dir = run_experiment(tiny_config(**{"student.epochs": 2}), out, quiet=True)
+    assert cached_steps(run_dir) == {"weak", "label", "ceiling"}
+    steps = json.loads((run_dir / "metrics.json").read_text())["steps"]
+    assert steps["ceiling"] == json.loads((first_dir / "metrics.json").read_text())["steps"]["ceiling"]
+
+    def epochs(step: str) -> float:
+        history = json.loads((out / ".cache" / f"{step}-{steps[step]}" / "step.json").read_text())["history"]
+        return max(entry["epoch"] for entry in history if "val_acc" in entry)
+
+    assert epochs("student") == 2 and epochs("ceiling") == 1
+
+
 def test_other_test_caps_do_not_reuse_test_predictions(first_run):
     """Steps predict the test split: with more test examples nothing that predicted test is reused."""
     out, first_dir = first_run

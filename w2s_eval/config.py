@@ -42,10 +42,25 @@ class TrainConfig:
 
 
 @dataclass
+class StudentConfig:
+    """Where the student's training differs from the ceiling's; both otherwise follow
+    ``strong_train`` (as openai/weak-to-strong's transfer_epochs / transfer_lr). null: the ceiling's
+    value. Fewer epochs on weak labels leave the student less time to fit the weak model's errors."""
+
+    epochs: float | None = None
+    lr: float | None = None
+    batch_size: int | None = None
+
+    def apply(self, strong: TrainConfig) -> TrainConfig:
+        """The student's TrainConfig: ``strong`` with the fields set here replaced."""
+        return dataclasses.replace(strong, **{k: v for k, v in dataclasses.asdict(self).items() if v is not None})
+
+
+@dataclass
 class LossConfig:
     name: str = "xent"  # xent | logconf
     aux_coef: float = 0.75  # logconf: final weight of the confidence term
-    warmup_frac: float = 0.2  # logconf: share of training over which the weight rises from 0
+    warmup_frac: float = 1.0  # logconf: share of training over which the weight rises from 0
 
 
 @dataclass
@@ -92,6 +107,7 @@ class RunConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     weak_train: TrainConfig = field(default_factory=TrainConfig)
     strong_train: TrainConfig = field(default_factory=TrainConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict:

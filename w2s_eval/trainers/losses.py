@@ -42,7 +42,7 @@ class LogConfLoss:
     """
 
     aux_coef: float = 0.75
-    warmup_frac: float = 0.2
+    warmup_frac: float = 1.0
 
     def coefficient(self, progress: float) -> float:
         if self.warmup_frac <= 0:
