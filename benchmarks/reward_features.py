@@ -16,15 +16,13 @@ import argparse
 
 import numpy as np
 from scipy.sparse import hstack, issparse
-from sklearn.feature_extraction.text import TfidfVectorizer
 
+from w2s_eval.config import SplitConfig
 from w2s_eval.eval.metrics import accuracy
 from w2s_eval.models.resolve import resolve_model
 from w2s_eval.splits import assign_splits
 from w2s_eval.tasks import get_task
-from w2s_eval.trainers.bow import ProbeClassifier, fit_soft_logistic
-
-FRACTIONS = {"A": 0.3, "B": 0.3, "val": 0.1, "test": 0.3}
+from w2s_eval.trainers.bow import BowClassifier, ProbeClassifier, fit_soft_logistic
 
 
 def pair_features(encode_a, encode_b, how: str):
@@ -44,7 +42,7 @@ def main():
 
     frame, _ = get_task("reward").load()
     caps = dict(zip(("A", "B", "val", "test"), map(int, args.caps.split(","))))
-    frame = assign_splits(frame, 0, FRACTIONS, caps)
+    frame = assign_splits(frame, 0, SplitConfig().fractions, caps)
     parts = {name: frame[frame["split"] == name].reset_index(drop=True) for name in ("A", "B", "val", "test")}
     labels = {name: part["label"].to_numpy() for name, part in parts.items()}
     print(f"pairs: {', '.join(f'{k} {len(v)}' for k, v in parts.items())}")
@@ -54,9 +52,8 @@ def main():
         for train_split in args.train_splits.split(","):
             for n in map(int, args.sizes.split(",")):
                 train = parts[train_split].iloc[:n]
-                if probe is None:  # the vocabulary comes from the training replies only
-                    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
-                    vectorizer.fit(list(train["reply_a"]) + list(train["reply_b"]))
+                if probe is None:  # the package's TF-IDF, its vocabulary from the training replies only
+                    vectorizer = BowClassifier().vectorizer.fit(list(train["reply_a"]) + list(train["reply_b"]))
                     encode = vectorizer.transform
                 else:
                     encode = lambda texts: probe.embed(list(texts))  # noqa: E731 (cached per text)
