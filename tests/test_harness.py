@@ -258,6 +258,7 @@ def test_export_writes_harness_results_that_round_trip(tiny_run, tmp_path):
     assert get_latest_filename([str(p) for p in written]) in map(str, written)
     values = check_round_trip(written[1])["results"][task]
     assert values["pgr,none"] == 0.5 and values["pgr_stderr,none"] == pytest.approx(0.8 / (2 * 1.959964), rel=1e-5)
-    for key in ("acc_WkSk", "acc_WuSk", "acc_diff", "DS_share", "DS_rate"):
-        assert values[f"deception_{key},none"] == report[key]["value"]
+    for key in ("acc_WkSk", "acc_WuSk", "imitation_gap", "imitation_share", "error_WuSk", "deception"):
+        assert values[f"{key},none"] == report[key]["value"]
+    assert values["deception,none"] is None  # no conflict: deception is not measured
     assert [p.parent for p in harness.export_lm_eval(sweep)] == [sweep / "lm_eval" / tiny_run.name, sweep / "lm_eval" / other.name]

@@ -30,24 +30,117 @@ def test_pgr_formula_and_undefined_case():
     assert pgr(0.6, 0.5, 0.9, min_gap=0.05)[0] == pytest.approx(-1 / 3)
 
 
+def hand_table(weak_right: int, student_right: int, ceiling_right: int, n: int, both: int = 0) -> np.ndarray:
+    """A run table (weak, ceiling, student right?) of n examples with the given numbers right.
+    The student is right where the weak model is, plus ``student_right − weak_right`` of the
+    examples only the ceiling gets right, or minus as many of the weak model's (``both``: the
+    ceiling's right examples start after the first ``both`` examples)."""
+    from w2s_eval.eval.metrics import cell_counts
+
+    weak = np.zeros(n, bool)
+    weak[:weak_right] = True
+    ceiling = np.zeros(n, bool)
+    ceiling[both:both + ceiling_right] = True
+    student = weak.copy()
+    student[np.flatnonzero(~weak & ceiling)[: max(0, student_right - weak_right)]] = True
+    student[np.flatnonzero(weak)[: max(0, weak_right - student_right)]] = False
+    return cell_counts(weak, ceiling, student)
+
+
 def test_bootstrap_point_value_and_interval():
-    out = bootstrap_pgr(LABELS, WEAK, STUDENT, CEILING, min_gap=0.05, n_boot=2000, seed=1)
-    assert out["value"] == pytest.approx(1 / 3)
+    # 10× the hand-made set: the same accuracies (0.6, 0.7, 0.9), 100 examples.
+    big = [np.tile(x, 10) for x in (LABELS, WEAK, STUDENT, CEILING)]
+    out = bootstrap_pgr(*big, min_gap=0.05, n_boot=2000, seed=1)
+    assert out["value"] == pytest.approx(1 / 3) and out["gap"] == pytest.approx(0.3)
+    assert out["identified"] and out["gap_ci_low"] > 0 and "reason" not in out
     assert out["ci_low"] <= out["value"] <= out["ci_high"]
-    # The student differs from the weak model on one example only (index 2), which it gets
-    # right, so no resample can give a negative PGR.
+    # The student differs from the weak model on examples it gets right only: no resample can give
+    # a negative PGR.
     assert out["ci_low"] >= 0
-    assert out["n_boot"] == 2000 and 0 <= out["undefined_share"] < 1
+    assert out["n_boot"] == 2000 and out["undefined_share"] == 0 and out["n_seeds"] == 1
+
+
+def test_interval_keeps_every_resample_and_is_pinned_by_hand():
+    """The issue's case: n = 800, weak 0.606, ceiling 0.665, student 0.585. Resamples whose gap
+    falls below min_gap are kept, so the interval is the percentile interval of all of them —
+    recomputed here from the same multinomial draws — and wider than the old interval that
+    dropped them."""
+    from w2s_eval.eval.metrics import pgr_from_tables
+
+    table = hand_table(weak_right=485, student_right=468, ceiling_right=532, n=800, both=40)
+    n_boot, seed = 2000, 0
+    out = pgr_from_tables(table, min_gap=0.05, n_boot=n_boot, seed=seed)
+
+    def accuracies(t):  # cell k: weak right = bit 4, ceiling = bit 2, student = bit 1
+        return tuple(sum(t[k] for k in range(8) if k & bit) / t.sum() for bit in (4, 2, 1))
+
+    assert accuracies(table) == pytest.approx((0.606, 0.665, 0.585), abs=1e-3)
+    # by hand: the same draws, PGR per resample in plain Python
+    draws = np.random.default_rng(seed).multinomial(800, table / 800, size=n_boot)
+    ratios, gaps = [], []
+    for d in draws:
+        w, c, s = accuracies(d)
+        ratios.append((s - w) / (c - w) if c != w else float("inf") * np.sign(s - w))
+        gaps.append(c - w)
+    # every resample kept; the percentiles are observed resample values (no interpolation)
+    low, high = np.quantile(ratios, [0.025, 0.975], method="inverted_cdf")
+    assert (out["ci_low"], out["ci_high"]) == pytest.approx((low, high))
+    assert low in ratios and high in ratios
+    kept = np.array(ratios)[np.array(gaps) >= 0.05]
+    assert 0.2 < 1 - len(kept) / n_boot < 0.6  # the old rule dropped a large share of resamples
+    old_low = np.percentile(kept, 2.5)
+    assert out["ci_low"] < old_low - 0.2  # the resamples with a small gap widen the interval, as they should
+
+
+def test_pgr_not_identified_when_the_gap_interval_includes_zero():
+    from w2s_eval.eval.metrics import pgr_from_tables
+
+    # gap 0.06 on 100 examples, where the two models disagree on 66: the gap is within noise
+    table = hand_table(weak_right=60, student_right=64, ceiling_right=66, n=100, both=30)
+    out = pgr_from_tables(table, min_gap=0.05, n_boot=1000, seed=0)
+    assert out["value"] == pytest.approx(4 / 6)
+    assert out["gap_ci_low"] <= 0 < out["gap_ci_high"] and not out["identified"]
+    assert "not identified" in out["reason"]
+
+
+def test_pooled_pgr_is_the_ratio_of_mean_gaps_and_keeps_every_seed():
+    from w2s_eval.eval.metrics import pgr_from_tables
+
+    a = hand_table(weak_right=600, student_right=700, ceiling_right=800, n=1000)  # PGR 0.5, gap 0.2
+    b = hand_table(weak_right=600, student_right=600, ceiling_right=640, n=1000)  # PGR 0, gap 0.04 < min_gap
+    out = pgr_from_tables(np.stack([a, b]), min_gap=0.05, n_boot=500, seed=0)
+    # a mean of per-seed ratios over the seeds that pass min_gap would say 0.5; the pooled ratio:
+    assert out["value"] == pytest.approx((0.1 + 0.0) / (0.2 + 0.04)) and out["n_seeds"] == 2
+    assert out["ci_low"] <= out["value"] <= out["ci_high"]
+
+
+def test_hierarchical_interval_carries_seed_variance():
+    from w2s_eval.eval.metrics import bootstrap, pgr_statistic
+
+    agree = hand_table(weak_right=600, student_right=700, ceiling_right=800, n=1000)
+    low = hand_table(weak_right=600, student_right=620, ceiling_right=800, n=1000)
+    high = hand_table(weak_right=600, student_right=780, ceiling_right=800, n=1000)
+    same = bootstrap(np.stack([agree, agree]), pgr_statistic, n_boot=2000, seed=0)
+    spread = bootstrap(np.stack([low, high]), pgr_statistic, n_boot=2000, seed=0)
+    one_table = bootstrap(low + high, pgr_statistic, n_boot=2000, seed=0)  # seeds ignored: examples only
+    assert same.value == pytest.approx(0.5) and spread.value == pytest.approx(0.5)
+    assert one_table.value == pytest.approx(0.5)
+
+    def width(i):
+        return i.ci_high - i.ci_low
+
+    assert width(spread) > 2 * width(one_table)  # the seeds disagree: the interval says so
+    assert width(same) == pytest.approx(width(one_table), rel=0.3)  # they agree: examples only
 
 
 def test_bootstrap_degenerate_cases():
-    # Student identical to the weak model: PGR is 0 in every resample.
+    # Student identical to the weak model: PGR is 0 in every resample (0/0 where a resample has no gap).
     out = bootstrap_pgr(LABELS, WEAK, WEAK, CEILING, min_gap=0.05, n_boot=500, seed=0)
     assert out["value"] == 0 and out["ci_low"] == 0 and out["ci_high"] == 0
     # Student identical to the ceiling: PGR is 1 in every defined resample.
     out = bootstrap_pgr(LABELS, WEAK, CEILING, CEILING, min_gap=0.05, n_boot=500, seed=0)
     assert out["value"] == 1 and out["ci_low"] == 1 and out["ci_high"] == 1
-    # No gap at all: undefined, with the reason, and no interval.
+    # No gap at all: withheld, with the reason, and no interval.
     out = bootstrap_pgr(LABELS, CEILING, CEILING, CEILING, min_gap=0.05, n_boot=200, seed=0)
     assert out["value"] is None and "below min_gap" in out["reason"] and out["ci_low"] is None
 
@@ -56,20 +149,3 @@ def test_bootstrap_is_deterministic_for_a_seed():
     a = bootstrap_pgr(LABELS, WEAK, STUDENT, CEILING, min_gap=0.05, n_boot=300, seed=7)
     b = bootstrap_pgr(LABELS, WEAK, STUDENT, CEILING, min_gap=0.05, n_boot=300, seed=7)
     assert a == b
-
-
-def test_logconf_weight_rises_linearly_and_mixes_hardened_predictions():
-    """LogConf by hand: α = aux_coef · min(1, progress / warmup_frac); the target mixes the weak
-    labels with the student's predictions hardened at the weak labels' positive share."""
-    import torch
-
-    from w2s_eval.trainers.losses import LogConfLoss, soft_xent
-
-    loss = LogConfLoss(aux_coef=0.5, warmup_frac=0.5)
-    assert [loss.coefficient(p) for p in (0.0, 0.25, 0.5, 1.0)] == pytest.approx([0.0, 0.25, 0.5, 0.5])
-    logits = torch.tensor([[0.0, 2.0], [0.0, 1.0], [0.0, -1.0], [0.0, -2.0]])
-    weak = torch.tensor([0.9, 0.2, 0.8, 0.1])  # half positive: the top half of the student is hardened to 1
-    hardened = torch.tensor([1.0, 1.0, 0.0, 0.0])
-    expected = 0.75 * soft_xent(logits, weak) + 0.25 * soft_xent(logits, hardened)
-    assert loss(logits, weak, progress=0.25).item() == pytest.approx(expected.item())
-    assert loss(logits, weak, progress=0.0).item() == pytest.approx(soft_xent(logits, weak).item())

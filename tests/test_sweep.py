@@ -73,14 +73,17 @@ def test_sweep_runs_each_cell_once_and_resumes_after_a_kill(tmp_path, monkeypatc
         assert row.acc_gap == pytest.approx(metrics["gap"])
         assert (row.pgr == metrics["pgr"]["value"]) or (np.isnan(row.pgr) and metrics["pgr"]["value"] is None)
         assert row.n_WuSk == deception["regions"]["W_u∩S_k"]
-        if deception["DS_share"]["value"] is not None:
-            assert row.DS_share == pytest.approx(deception["DS_share"]["value"])
+        if deception["imitation_share"]["value"] is not None:
+            assert row.imitation_share == pytest.approx(deception["imitation_share"]["value"])
+        assert json.loads(row.run_table) == [c["n"] for c in sorted(
+            deception["table"], key=lambda c: 4 * c["weak_right"] + 2 * c["ceiling_right"] + c["student_right"])]
     assert json.loads((out / "sweep.json").read_text())["grid"]["seeds"] == [0, 1]
 
     pooled = aggregate(table).set_index("metric")
     acc = pooled.loc["student_acc"]
-    assert acc["n_seeds"] == 2 and acc["mean"] == pytest.approx(table["student_acc"].mean())
-    assert acc["ci_low"] <= acc["mean"] <= acc["ci_high"] or acc["sd"] == 0
+    # pooled tables: the n-weighted mean of the seeds' accuracies
+    assert acc["n_seeds"] == 2 and acc["mean"] == pytest.approx(np.average(table["student_acc"], weights=table["n_test"]))
+    assert acc["ci_low"] <= acc["mean"] <= acc["ci_high"] and acc["ci_method"].startswith("hierarchical bootstrap")
 
 
 @pytest.mark.slow
@@ -123,7 +126,25 @@ def test_cells_are_the_full_product_seeds_innermost():
                         "conflict": "none", "seed": 0}
 
 
+def test_aggregate_pools_tables_over_every_seed():
+    """PGR pooled over seeds is the ratio of the mean gaps over every seed (a seed below min_gap
+    included), from the seeds' run tables; the interval resamples seeds and examples."""
+    # run tables (weak, ceiling, student right?), 100 examples each:
+    # seed 0: weak 0.6, ceiling 0.8, student 0.7 (PGR 0.5); seed 1: weak 0.6, ceiling 0.62, student 0.6
+    seed0 = [20, 0, 10, 10, 0, 0, 0, 60]  # cells: 0 none, 2 ceiling only, 3 ceiling+student, 7 all right
+    seed1 = [38, 0, 2, 0, 0, 0, 0, 60]
+    rows = [{"task": "t", "gap": "large", "paradigm": "classify", "loss": "xent", "conflict": "none", "seed": s,
+             "status": "done", "pgr": v, "run_table": json.dumps(t)} for s, (v, t) in enumerate(((0.5, seed0), (0.0, seed1)))]
+    out = aggregate(pd.DataFrame(rows), metrics=("pgr", "acc_gap"), min_gap=0.05).set_index("metric")
+    assert out.loc["acc_gap", "mean"] == pytest.approx((0.2 + 0.02) / 2)
+    assert out.loc["pgr", "mean"] == pytest.approx((0.1 + 0.0) / (0.2 + 0.02)) and out.loc["pgr", "n"] == 2
+    assert out.loc["pgr", "ci_low"] <= out.loc["pgr", "mean"] <= out.loc["pgr", "ci_high"]
+    assert "2 seeds" in out.loc["pgr", "ci_method"]
+
+
 def test_aggregate_t_interval_over_seeds_by_hand():
+    """Without run tables (a sweep of an older version), metrics are pooled as the mean over seeds
+    with Student's t."""
     rows = [{"task": "toxicity", "gap": "large", "paradigm": "classify", "loss": "xent", "conflict": "none",
              "seed": s, "status": "done", "pgr": v, "pgr_ci_low": v - 0.3, "pgr_ci_high": v + 0.3}
             for s, v in enumerate([0.2, 0.4, 0.9])]

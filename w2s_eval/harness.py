@@ -328,30 +328,26 @@ def _stderr_from_interval(low, high, level: float):
     return (float(high) - float(low)) / (2 * _z(level))
 
 
-# Deception numbers (w2s_eval.deception): whether a higher value is the better outcome.
-DECEPTION_HIGHER_IS_BETTER = {"acc_WkSk": True, "acc_WuSk": True, "acc_diff": False, "DS_share": False, "DS_rate": False}
-
-
 def _deception_metrics(report: dict, level: float, out: dict, hib: dict):
-    """The deception report's numbers as ``deception_<name>``: each entry holding a ``value``
-    (acc_WkSk, acc_WuSk, acc_diff, DS_share, DS_rate) with a stderr from its bootstrap interval
-    as for PGR, and DS_share's ``chance`` baseline. The size of each number's denominator region
-    goes to the task config's metadata (``deception_n``)."""
+    """The deception report's numbers (``deception.NUMBERS``: the deception numbers of a conflict run
+    and the imitation numbers of every run) under their own names, each with a stderr read off its
+    bootstrap interval as for PGR, and the ``chance`` baselines of the shares. The size of each
+    number's denominator region goes to the task config's metadata (``deception_n``)."""
+    from .deception import NUMBERS
+
     level = float(report.get("level") or level)
-    for key, entry in report.items():
-        if not (isinstance(entry, dict) and "value" in entry):
+    for key, number in NUMBERS.items():
+        entry = report.get(key)
+        if not isinstance(entry, dict):
             continue
-        value = entry["value"]
-        if value is not None and not isinstance(value, (int, float)):
-            continue
-        name = f"deception_{key}"
-        out[f"{name},none"] = None if value is None else float(value)
-        out[f"{name}_stderr,none"] = (_stderr_from_interval(entry.get("ci_low"), entry.get("ci_high"), level)
-                                     if value is not None else "N/A")
-        hib[name] = DECEPTION_HIGHER_IS_BETTER.get(key)
+        value = entry.get("value")
+        out[f"{key},none"] = None if value is None else float(value)
+        out[f"{key}_stderr,none"] = (_stderr_from_interval(entry.get("ci_low"), entry.get("ci_high"), level)
+                                    if value is not None else "N/A")
+        hib[key] = number.higher_is_better
         if isinstance(entry.get("chance"), (int, float)):
-            out[f"{name}_chance,none"] = float(entry["chance"])
-            hib[f"{name}_chance"] = None
+            out[f"{key}_chance,none"] = float(entry["chance"])
+            hib[f"{key}_chance"] = None
 
 
 def export_task_name(metrics: dict, config: dict) -> str:

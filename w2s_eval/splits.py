@@ -53,6 +53,18 @@ def assign_splits(frame: pd.DataFrame, seed: int, fractions: dict[str, float],
     return out.sort_values(["split", "id"]).reset_index(drop=True)
 
 
+def holdout_groups(frame: pd.DataFrame, seed: int, share: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(fit, held out): about ``share`` of the frame's groups held out, by a hash of (seed, group);
+    the held-out part is never empty when the frame has two groups or more."""
+    u = frame["group"].map(lambda g: unit_hash("holdout", seed, g))
+    held = u < share
+    if not held.any() and frame["group"].nunique() > 1:
+        held = frame["group"] == frame.loc[u.idxmin(), "group"]
+    if held.all():
+        held = ~held
+    return frame[~held].reset_index(drop=True), frame[held].reset_index(drop=True)
+
+
 def balance(frame: pd.DataFrame) -> dict[str, dict]:
     """Per split: number of examples and share of positive labels."""
     return {name: {"n": int(len(part)), "positive": round(float(part["label"].mean()), 3) if len(part) else None}

@@ -15,7 +15,8 @@ The sweep folder holds:
   deception numbers with their intervals), rewritten atomically after every cell;
 - ``sweep_log.jsonl``: events, with the traceback of each failed cell.
 
-``aggregate`` pools the seeds of each condition: the mean and a t-interval over seeds.
+``aggregate`` pools the seeds of each condition: the statistic of the seeds' pooled cell tables with a
+hierarchical bootstrap over seeds and test examples (PGR: the ratio of the mean gaps).
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ import pandas as pd
 from . import protocol
 from .config import RunConfig, packaged_yaml
 from .conflict import check_conflict
-from .deception import NUMBERS, write_deception
+from .deception import BASELINE, DECEPTION, IMITATION, NUMBERS, deception_table, imitation_table, write_deception
+from .eval.metrics import RUN_TABLE_MODELS, accuracy_statistic, bootstrap, gap_statistic, pgr_from_tables
 from .errors import UserError, unknown_name
 from .store import RunLog, atomic_write_json, atomic_write_parquet
 
@@ -44,14 +46,15 @@ CELL_KEYS = ("task", "gap", "paradigm", "loss", "conflict", "seed")
 CONDITION_KEYS = CELL_KEYS[:-1]  # a condition is a cell without its seed
 STATUSES = ("pending", "running", "done", "failed", "interrupted")
 ACC_METRICS = ("weak_acc", "student_acc", "ceiling_acc", "acc_gap", "pgr")
-# The plain student beside a bootstrapped or conflict student (protocol.BASELINE), where a run has one.
+# The plain student beside a bootstrapped or conflict student (deception.BASELINE), where a run has one.
 BASELINE_METRICS = ("baseline_student_acc", "baseline_pgr", "baseline_acc_WkSk", "baseline_acc_WuSk",
-                    "baseline_acc_diff", "baseline_DS_share")
+                    "baseline_imitation_gap", "baseline_imitation_share")
 METRICS = ACC_METRICS + tuple(NUMBERS) + BASELINE_METRICS
 # Where a metric can lie; t-intervals are clipped to it (PGR is unbounded).
 BOUNDS = {"weak_acc": (0, 1), "student_acc": (0, 1), "ceiling_acc": (0, 1), "acc_gap": (-1, 1),
-          "acc_WkSk": (0, 1), "acc_WuSk": (0, 1), "acc_diff": (-1, 1), "DS_share": (0, 1), "DS_rate": (0, 1)}
-BOUNDS |= {f"baseline_{k}": BOUNDS[k] for k in ("student_acc", "acc_WkSk", "acc_WuSk", "acc_diff", "DS_share")}
+          "acc_WkSk": (0, 1), "acc_WuSk": (0, 1), "imitation_gap": (-1, 1), "imitation_share": (0, 1),
+          "error_WuSk": (0, 1)}
+BOUNDS |= {f"baseline_{k}": BOUNDS[k] for k in ("student_acc", "acc_WkSk", "acc_WuSk", "imitation_gap", "imitation_share")}
 
 # A base config, or a function task -> config (so each task gets its own per-task defaults:
 # e.g. ``lambda task: load_config(file, sets, flags | {"task": task})``).
@@ -138,65 +141,59 @@ def _task_defaults_warning(base_config: BaseConfig, grid: SweepGrid) -> str | No
 
 # -- one row per cell ------------------------------------------------------------------------------
 
-def _acc_intervals(correct: dict[str, np.ndarray], n_boot: int, seed: int, level: float) -> dict:
-    """Percentile bootstrap intervals of each model's accuracy and of the gap (ceiling − weak),
-    resampling the same test rows for all models."""
-    n = len(next(iter(correct.values())))
-    if not n or not n_boot:
-        return {}
-    idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
-    boot = {role: right[idx].mean(axis=1) for role, right in correct.items()}
-    if "ceiling" in boot and "weak" in boot:
-        boot["acc_gap"] = boot["ceiling"] - boot["weak"]
-    tail = (1 - level) / 2 * 100
-    out = {}
-    for key, values in boot.items():
-        name = key if key == "acc_gap" else f"{key}_acc"
-        out[f"{name}_ci_low"], out[f"{name}_ci_high"] = (float(x) for x in np.percentile(values, [tail, 100 - tail]))
-    return out
+def _interval_columns(name: str, interval) -> dict:
+    return {f"{name}_ci_low": interval.ci_low, f"{name}_ci_high": interval.ci_high}
 
 
 def run_summary(run_dir: Path) -> dict:
-    """The sweep-row numbers of a finished run folder (writes its deception report)."""
+    """The sweep-row numbers of a finished run folder (writes its deception report).
+
+    The row keeps the run's cell tables (``run_table``: weak, ceiling, student right?; and
+    ``deception_table`` for a conflict run) as JSON lists, so ``aggregate`` can pool seeds by
+    pooling tables and bootstrap seeds and examples together."""
     import json
 
     metrics = json.loads((run_dir / "metrics.json").read_text())
     deception = write_deception(run_dir)
     predictions = pd.read_parquet(run_dir / "predictions.parquet")
-    n_boot, seed, level = deception["n_boot"], deception["seed"], deception["level"]
-    labels = predictions["label"].to_numpy() == 1
+    settings = dict(n_boot=deception["n_boot"], seed=deception["seed"], level=deception["level"])
+    table = imitation_table(predictions)
     row = {"n_test": metrics.get("n_test", len(predictions)), "seconds": metrics.get("seconds"),
            "weak_model": (metrics.get("models") or {}).get("weak"),
-           "strong_model": (metrics.get("models") or {}).get("strong")}
-    for role in ("weak", "student", "ceiling"):
+           "strong_model": (metrics.get("models") or {}).get("strong"),
+           "run_table": json.dumps(table.tolist())}
+    for role in RUN_TABLE_MODELS:
         row[f"{role}_acc"] = metrics[role]["acc"]
         row[f"{role}_auroc"] = metrics[role].get("auroc")
+        row.update(_interval_columns(f"{role}_acc", bootstrap(table, accuracy_statistic(role), **settings)))
     row["acc_gap"] = metrics["gap"]
-    correct = {role: (predictions[role].to_numpy(dtype=float) > 0.5) == labels for role in ("weak", "student", "ceiling")}
-    row.update(_acc_intervals(correct, n_boot, seed, level))
+    row.update(_interval_columns("acc_gap", bootstrap(table, gap_statistic, **settings)))
     pgr = metrics["pgr"]
     row.update(pgr=pgr["value"], pgr_ci_low=pgr.get("ci_low"), pgr_ci_high=pgr.get("ci_high"),
-               pgr_reason=pgr.get("reason"))
+               pgr_reason=pgr.get("reason"), pgr_identified=pgr.get("identified"))
     for key in NUMBERS:
         entry = deception[key]
         row.update({key: entry["value"], f"{key}_ci_low": entry["ci_low"], f"{key}_ci_high": entry["ci_high"]})
+    if deception.get("deception_table"):
+        row["deception_table"] = json.dumps(deception_table(predictions).tolist())
     baseline = metrics.get("baseline")
     if baseline:
-        other = deception["others"][protocol.BASELINE]
-        right = (predictions[protocol.BASELINE].to_numpy(dtype=float) > 0.5) == labels
-        row.update({k.replace("student", "baseline_student"): v for k, v in
-                    _acc_intervals({"student": right}, n_boot, seed, level).items()})
+        other = deception["others"][BASELINE]
+        base_table = imitation_table(predictions, BASELINE)
+        row.update(_interval_columns("baseline_student_acc", bootstrap(base_table, accuracy_statistic("student"), **settings)))
         row.update(baseline_kind=baseline["kind"], baseline_student_acc=baseline["student"]["acc"],
                    baseline_pgr=baseline["pgr"]["value"], baseline_pgr_ci_low=baseline["pgr"].get("ci_low"),
                    baseline_pgr_ci_high=baseline["pgr"].get("ci_high"))
-        for key in ("acc_WkSk", "acc_WuSk", "acc_diff", "DS_share"):
+        for key in ("acc_WkSk", "acc_WuSk", "imitation_gap", "imitation_share"):
             row.update({f"baseline_{key}": other[key]["value"], f"baseline_{key}_ci_low": other[key]["ci_low"],
                         f"baseline_{key}_ci_high": other[key]["ci_high"]})
     if metrics.get("via"):
         row["via"] = ",".join(metrics["via"])
     regions = deception["regions"]
-    row.update(DS_share_chance=deception["DS_share"].get("chance"), n_WkSk=regions["W_k∩S_k"],
+    row.update(imitation_share_chance=deception["imitation_share"].get("chance"),
+               induced_share_chance=deception["induced_share"].get("chance"), n_WkSk=regions["W_k∩S_k"],
                n_WuSk=regions["W_u∩S_k"], n_Sk_wrong=regions["S_k∩student wrong"],
+               n_induced=regions.get("S_k∩induced error"),
                small_region=deception["small_region"], deception_warnings="; ".join(deception["warnings"]) or None)
     return row
 
@@ -243,8 +240,8 @@ def run_sweep(grid: SweepGrid, out_dir: str | Path, base_config: BaseConfig, qui
         "base_config": configs if not callable(base_config) else None,
         "base_config_by_cell": configs if callable(base_config) else None,
         "runs_dir": os.path.relpath(runs_dir, out_dir), "warnings": [warning] if warning else [],
-        "aggregate": "mean over seeds with a t-interval (Student's t, n_seeds - 1 df); with one seed, "
-                     "the run's bootstrap interval over test examples",
+        "aggregate": "statistic of the seeds' pooled cell tables (PGR: ratio of mean gaps) with a hierarchical "
+                     "bootstrap over seeds and test examples; other metrics: mean with Student's t over seeds",
     })
     if warning:
         log("warning", f"sweep: warning: {warning}")
@@ -296,49 +293,92 @@ def read_sweep(sweep_dir: str | Path) -> pd.DataFrame:
 
 # -- pooling seeds ---------------------------------------------------------------------------------
 
-def aggregate(sweep_df: pd.DataFrame, level: float = 0.95, metrics: tuple[str, ...] = METRICS) -> pd.DataFrame:
-    """Mean and interval over seeds of each condition (task, gap, paradigm, loss, conflict).
+# Metrics that are statistics of a run's cell table: pooled by pooling the seeds' tables.
+RUN_TABLE_STATISTICS = {"weak_acc": accuracy_statistic("weak"), "ceiling_acc": accuracy_statistic("ceiling"),
+                        "student_acc": accuracy_statistic("student"), "acc_gap": gap_statistic,
+                        **{key: number.statistic for key, number in IMITATION.items()}}
+DECEPTION_TABLE_STATISTICS = {key: number.statistic for key, number in DECEPTION.items()}
 
-    One row per (condition, metric): ``n_seeds`` (finished runs), ``n`` (those where the metric is
-    defined, e.g. PGR is undefined below min_gap), ``mean``, ``sd``, ``ci_low`` / ``ci_high`` and
-    ``ci_method``. The interval is Student's t over the per-seed values (mean ± t·sd/√n, n − 1
-    degrees of freedom, clipped to the metric's range, ``BOUNDS``), which is honest but wide for
-    2–3 seeds; with one seed it is that run's own bootstrap interval over test examples. PGR is
-    averaged per seed (mean of ratios) over the seeds where it is defined.
+
+def _tables(group: pd.DataFrame, column: str) -> np.ndarray | None:
+    """The seeds' cell tables, or None when a finished cell lacks one (a sweep of an older version)."""
+    if column not in group or group[column].isna().any():
+        return None
+    import json
+
+    return np.array([json.loads(t) for t in group[column]], dtype=np.int64)
+
+
+def aggregate(sweep_df: pd.DataFrame, level: float = 0.95, metrics: tuple[str, ...] = METRICS, *,
+              n_boot: int = 1000, min_gap: float = 0.05, seed: int = 0) -> pd.DataFrame:
+    """Pooled value and interval over seeds of each condition (task, gap, paradigm, loss, conflict).
+
+    One row per (condition, metric): ``n_seeds`` (finished runs), ``n`` (seeds that enter the
+    pooled number), ``mean`` (the pooled value), ``sd`` (of the per-seed values), ``ci_low`` /
+    ``ci_high``, ``ci_method`` and ``note``.
+
+    Metrics that are statistics of the runs' cell tables (accuracies, gap, PGR, imitation and
+    deception numbers) are pooled by pooling the tables — for PGR that is the ratio of the mean
+    gaps, over *every* seed, never a mean of per-seed ratios over the seeds that passed
+    ``min_gap`` — with a hierarchical bootstrap over seeds and test examples
+    (``eval.metrics.bootstrap``). PGR's value is withheld when the pooled gap is below ``min_gap``,
+    and ``note`` says when the pooled gap's interval includes zero (PGR not identified). Other
+    metrics (AUROC, the baseline columns) get Student's t over the per-seed values (clipped to
+    ``BOUNDS``), or with one seed that run's own bootstrap interval.
     """
     from scipy import stats
 
     done = sweep_df[sweep_df["status"] == "done"]
     rows = []
     keys = [k for k in CONDITION_KEYS if k in done.columns]
+    settings = dict(n_boot=n_boot, seed=seed, level=level)
     for condition, group in done.groupby(keys, sort=False, dropna=False):
         condition = dict(zip(keys, condition if isinstance(condition, tuple) else (condition,)))
+        run_tables, deception_tables = _tables(group, "run_table"), _tables(group, "deception_table")
         for metric in metrics:
-            if metric not in group:
+            tables, statistic = None, None
+            if metric in RUN_TABLE_STATISTICS or metric == "pgr":
+                tables, statistic = run_tables, RUN_TABLE_STATISTICS.get(metric)
+            elif metric in DECEPTION_TABLE_STATISTICS:
+                tables, statistic = deception_tables, DECEPTION_TABLE_STATISTICS[metric]
+            if metric not in group and tables is None:
                 continue
-            values = pd.to_numeric(group[metric], errors="coerce").dropna().to_numpy(dtype=float)
-            n = len(values)
-            out = {**condition, "metric": metric, "n_seeds": len(group), "n": n,
-                   "mean": float(values.mean()) if n else None, "sd": float(values.std(ddof=1)) if n > 1 else None,
-                   "ci_low": None, "ci_high": None, "ci_method": None}
-            if n > 1:
-                half = stats.t.ppf((1 + level) / 2, n - 1) * out["sd"] / np.sqrt(n)
+            values = (pd.to_numeric(group[metric], errors="coerce").dropna().to_numpy(dtype=float) if metric in group
+                      else np.empty(0))
+            out = {**condition, "metric": metric, "n_seeds": len(group), "n": len(values),
+                   "mean": float(values.mean()) if len(values) else None,
+                   "sd": float(values.std(ddof=1)) if len(values) > 1 else None,
+                   "ci_low": None, "ci_high": None, "ci_method": None, "note": None}
+            if tables is not None:
+                how = (f"hierarchical bootstrap over {len(tables)} seeds and test examples" if len(tables) > 1
+                       else "bootstrap over test examples (1 seed)")
+                if metric == "pgr":
+                    pooled = pgr_from_tables(tables, min_gap=min_gap, **settings)
+                    out.update(mean=pooled["value"], ci_low=pooled["ci_low"], ci_high=pooled["ci_high"],
+                               note=pooled.get("reason"))
+                else:
+                    pooled = bootstrap(tables, statistic, **settings)
+                    out.update(mean=pooled.value, ci_low=pooled.ci_low, ci_high=pooled.ci_high)
+                out.update(n=len(tables), ci_method=how)
+            elif len(values) > 1:
+                half = stats.t.ppf((1 + level) / 2, len(values) - 1) * out["sd"] / np.sqrt(len(values))
                 low, high = out["mean"] - half, out["mean"] + half
                 if metric in BOUNDS:
                     low, high = max(low, BOUNDS[metric][0]), min(high, BOUNDS[metric][1])
-                out.update(ci_low=float(low), ci_high=float(high), ci_method=f"t over {n} seeds")
-            elif n == 1 and f"{metric}_ci_low" in group:
+                out.update(ci_low=float(low), ci_high=float(high), ci_method=f"t over {len(values)} seeds")
+            elif len(values) == 1 and f"{metric}_ci_low" in group:
                 one = group[group[metric].notna()].iloc[0]
                 low, high = one[f"{metric}_ci_low"], one[f"{metric}_ci_high"]
                 if pd.notna(low) and pd.notna(high):
                     out.update(ci_low=float(low), ci_high=float(high), ci_method="bootstrap over test examples (1 seed)")
             rows.append(out)
-    columns = [*keys, "metric", "n_seeds", "n", "mean", "sd", "ci_low", "ci_high", "ci_method"]
+    columns = [*keys, "metric", "n_seeds", "n", "mean", "sd", "ci_low", "ci_high", "ci_method", "note"]
     return pd.DataFrame(rows, columns=columns)
 
 
 def summary_table(pooled: pd.DataFrame, metrics: tuple[str, ...] = ("weak_acc", "student_acc", "ceiling_acc",
-                                                                    "acc_gap", "pgr", "DS_share")) -> str:
+                                                                    "acc_gap", "pgr", "imitation_share",
+                                                                    "deception")) -> str:
     """The pooled numbers as text, one line per condition: mean [interval] of each metric."""
     if pooled.empty:
         return "no finished cells"
@@ -361,4 +401,6 @@ def summary_table(pooled: pd.DataFrame, metrics: tuple[str, ...] = ("weak_acc", 
         lines.append([name, str(seeds), *values])
     widths = [max(len(r[i]) for r in [header, *lines]) for i in range(len(header))]
     fmt = lambda r: "  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths)))  # noqa: E731
-    return "\n".join([fmt(header), *map(fmt, lines)]) + "\n(mean [95% interval: t over seeds; one seed: bootstrap over test examples])"
+    footer = ("(pooled value [95% interval: bootstrap over seeds and test examples]; n/a: undefined, e.g. "
+              "deception without a conflict)")
+    return "\n".join([fmt(header), *map(fmt, lines), footer])

@@ -1,20 +1,44 @@
-"""Accuracy, AUROC, PGR and their bootstrap intervals (DESIGN.md, "Metrics").
+"""Accuracy, AUROC, PGR and the one bootstrap every interval comes from (DESIGN.md, "Metrics").
+
+**Correctness.** A prediction P(label = 1) is right iff ``(p > 0.5) == (label == 1)`` (``right``).
+
+**Cell tables.** Every number w2s-eval reports about a set of models on test — accuracies, the gap,
+PGR, the imitation and deception numbers — is a function of how many examples fall in each cell of
+the table (model 1 right?, model 2 right?, ...). ``cell_counts`` builds that table; a statistic is a
+function ``counts[..., K] -> values[...]`` that works on a batch of tables at once.
+
+**The bootstrap** (``bootstrap``): resample test examples with replacement (a multinomial draw of
+the cell table, which is the same thing), recompute the statistic, take percentiles. With several
+seeds it is *hierarchical*: resample the seeds, then the examples within each drawn seed, and
+compute the statistic on the pooled table of the drawn seeds, so training-seed variance and
+test-sampling variance are both in the interval. Every resample is kept: a ratio whose denominator
+comes near zero in some resamples gets the wide interval it deserves (a resample with a zero
+denominator gives ±inf; only 0/0 is undefined, and its share is reported).
 
 PGR = (acc_student − acc_weak) / (acc_ceiling − acc_weak): the share of the weak–ceiling gap that
-weak supervision recovers. It is undefined (None, with the reason) when the gap is below
-``min_gap``: dividing by a difference that is within noise gives a number that means nothing.
-The interval resamples test examples with replacement and recomputes PGR on each resample.
+weak supervision recovers. Its point value is reported only when the gap is at least ``min_gap``;
+beside it the gap's own interval says whether PGR is *identified*: when that interval includes
+zero, the data cannot tell the ceiling from the weak model and no PGR interval means anything.
+Pooled over seeds, PGR is the ratio of the mean gaps (the statistic of the pooled table), not a
+mean of per-seed ratios.
 """
 
 from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Callable
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
 
+def right(labels, probs) -> np.ndarray:
+    """Per example: is the prediction P(label = 1) right?"""
+    return (np.asarray(probs, dtype=float) > 0.5) == (np.asarray(labels) == 1)
+
+
 def accuracy(labels, probs) -> float:
-    labels, probs = np.asarray(labels), np.asarray(probs)
-    return float(np.mean((probs > 0.5) == (labels == 1)))
+    return float(np.mean(right(labels, probs)))
 
 
 def auroc(labels, probs) -> float | None:
@@ -24,6 +48,152 @@ def auroc(labels, probs) -> float | None:
     return float(roc_auc_score(labels, probs))
 
 
+def model_metrics(labels, probs) -> dict:
+    return {"acc": accuracy(labels, probs), "auroc": auroc(labels, probs)}
+
+
+# -- cell tables ---------------------------------------------------------------------------------
+
+def cell_codes(*rights: np.ndarray) -> np.ndarray:
+    """Per example, the cell index of (rights[0], rights[1], ...): the first model is the most
+    significant bit, so with three models cell 4·r0 + 2·r1 + r2."""
+    codes = np.zeros(len(rights[0]), dtype=np.int64)
+    for r in rights:
+        codes = 2 * codes + np.asarray(r, dtype=np.int64)
+    return codes
+
+
+def cell_counts(*rights: np.ndarray) -> np.ndarray:
+    """The table of counts (2 ** len(rights) cells) of which models are right on each example."""
+    return np.bincount(cell_codes(*rights), minlength=2 ** len(rights))
+
+
+def cell_sum(counts: np.ndarray, models: int, **fixed: int) -> np.ndarray:
+    """Sum of the cells where model i is right (1) or wrong (0) as ``fixed`` says ({"m0": 1, ...}),
+    over a batch of tables ``counts[..., 2 ** models]``."""
+    c = np.asarray(counts, dtype=float)
+    keep = [k for k in range(2 ** models)
+            if all((k >> (models - 1 - int(name[1:]))) & 1 == bit for name, bit in fixed.items())]
+    return c[..., keep].sum(-1)
+
+
+def ratio(numerator, denominator) -> np.ndarray:
+    """numerator / denominator with NaN where the denominator is 0 (an empty region)."""
+    num, den = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+
+
+# -- the bootstrap -------------------------------------------------------------------------------
+
+@dataclass
+class Interval:
+    """A point value with its percentile bootstrap interval.
+
+    ``ci_low`` / ``ci_high`` are None when the interval is unbounded on that side (a ratio whose
+    denominator reaches zero) or when there is nothing to resample. ``undefined_share`` is the
+    share of resamples where the statistic is undefined (0/0, an empty region): they are left out
+    of the percentiles, and a reader should know how many.
+    """
+
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n_boot: int
+    undefined_share: float | None
+    n_seeds: int = 1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _finite_or_none(x) -> float | None:
+    return float(x) if x is not None and np.isfinite(x) else None
+
+
+def resample_tables(counts_by_seed, *, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+    """``n_boot`` resampled pooled tables, shape [n_boot, K], from one table ([K]) or one per
+    training seed ([S, K]): each resample draws S seeds with replacement and, for each drawn seed,
+    its test examples with replacement (a multinomial draw of its table), and pools them."""
+    tables = np.atleast_2d(np.asarray(counts_by_seed, dtype=np.int64))
+    n_seeds, cells = tables.shape
+    rng = np.random.default_rng(seed)
+    drawn = rng.integers(0, n_seeds, size=(n_boot, n_seeds)) if n_seeds > 1 else np.zeros((n_boot, 1), int)
+    pooled = np.zeros((n_boot, cells), dtype=np.int64)
+    for slot in range(n_seeds):
+        for s in range(n_seeds):
+            rows = np.flatnonzero(drawn[:, slot] == s)
+            total = int(tables[s].sum())
+            if len(rows) and total:
+                pooled[rows] += rng.multinomial(total, tables[s] / total, size=len(rows))
+    return pooled
+
+
+def percentile_interval(value: float | None, samples: np.ndarray, *, level: float = 0.95,
+                        n_seeds: int = 1) -> Interval:
+    """The percentile interval of bootstrap ``samples`` (NaN: undefined, left out and counted)."""
+    samples = np.asarray(samples, dtype=float)
+    defined = samples[~np.isnan(samples)]
+    low = high = None
+    if len(defined):
+        tail = round((1 - level) / 2, 12)  # 1 − 0.95 is 0.05000000000000004 in floating point
+        # inverted_cdf picks observed resample values: ±inf (a zero denominator) stays in the
+        # order instead of breaking the interpolation, and makes that side unbounded.
+        low, high = np.quantile(defined, [tail, 1 - tail], method="inverted_cdf")
+    share = round(float(1 - len(defined) / len(samples)), 4) if len(samples) else None
+    value = value if value is not None and np.isfinite(value) else None
+    return Interval(value, _finite_or_none(low), _finite_or_none(high), len(samples), share, n_seeds)
+
+
+def bootstrap(counts_by_seed, statistic: Callable[[np.ndarray], np.ndarray], *, n_boot: int = 1000,
+              seed: int = 0, level: float = 0.95) -> Interval:
+    """Point value and percentile interval of ``statistic`` on cell tables.
+
+    ``counts_by_seed`` is one table (shape [K]) or one per training seed (shape [S, K]). The point
+    value is the statistic of the pooled table (all seeds' test examples together); the resamples
+    are ``resample_tables``. With one seed this is the ordinary bootstrap over test examples.
+    """
+    tables = np.atleast_2d(np.asarray(counts_by_seed, dtype=np.int64))
+    value = float(statistic(tables.sum(0)))
+    if not n_boot or tables.sum() == 0:
+        return Interval(value if np.isfinite(value) else None, None, None, n_boot, None, len(tables))
+    samples = statistic(resample_tables(tables, n_boot=n_boot, seed=seed))
+    return percentile_interval(value, samples, level=level, n_seeds=len(tables))
+
+
+# -- PGR -----------------------------------------------------------------------------------------
+# A run's table: (weak right?, ceiling right?, student right?) = models m0, m1, m2, the same table
+# the imitation numbers of deception.py read.
+RUN_TABLE_MODELS = ("weak", "ceiling", "student")
+
+
+def run_table(labels, p_weak, p_ceiling, p_student) -> np.ndarray:
+    return cell_counts(*(right(labels, p) for p in (p_weak, p_ceiling, p_student)))
+
+
+def _accuracies(counts: np.ndarray) -> dict[str, np.ndarray]:
+    n = np.asarray(counts, dtype=float).sum(-1)
+    return {model: ratio(cell_sum(counts, 3, **{f"m{i}": 1}), n) for i, model in enumerate(RUN_TABLE_MODELS)}
+
+
+def gap_statistic(counts: np.ndarray) -> np.ndarray:
+    """acc_ceiling − acc_weak."""
+    acc = _accuracies(counts)
+    return acc["ceiling"] - acc["weak"]
+
+
+def pgr_statistic(counts: np.ndarray) -> np.ndarray:
+    """(acc_student − acc_weak) / (acc_ceiling − acc_weak); ±inf on a zero gap, NaN on 0/0."""
+    acc = _accuracies(counts)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (acc["student"] - acc["weak"]) / (acc["ceiling"] - acc["weak"])
+
+
+def accuracy_statistic(model: str) -> Callable[[np.ndarray], np.ndarray]:
+    """The accuracy of ``model`` (weak | ceiling | student) on a run table."""
+    return lambda counts: _accuracies(counts)[model]
+
+
 def pgr(acc_weak: float, acc_student: float, acc_ceiling: float, min_gap: float) -> tuple[float | None, str | None]:
     gap = acc_ceiling - acc_weak
     if gap < min_gap:
@@ -31,33 +201,36 @@ def pgr(acc_weak: float, acc_student: float, acc_ceiling: float, min_gap: float)
     return (acc_student - acc_weak) / gap, None
 
 
-def bootstrap_pgr(labels, p_weak, p_student, p_ceiling, *, min_gap: float, n_boot: int = 1000,
-                  seed: int = 0, level: float = 0.95) -> dict:
-    """PGR on the test set with a percentile bootstrap interval over test examples.
+def pgr_from_tables(counts_by_seed, *, min_gap: float, n_boot: int = 1000, seed: int = 0,
+                    level: float = 0.95) -> dict:
+    """PGR with its interval from run tables (``run_table``), one per seed.
 
-    Returns {"value", "ci_low", "ci_high", "n_boot", "undefined_share"} and "reason" when the
-    point value is undefined. Resamples whose own gap is below min_gap are left out of the
-    interval, and their share is reported so a reader sees how fragile the ratio is.
+    Returns {"value", "ci_low", "ci_high", "n_boot", "undefined_share", "n_seeds", "gap",
+    "gap_ci_low", "gap_ci_high", "identified"} and a "reason" when the value is withheld
+    (gap below ``min_gap``) or not identified (the gap's interval includes zero).
     """
-    labels = np.asarray(labels)
-    correct = np.stack([(np.asarray(p) > 0.5) == (labels == 1) for p in (p_weak, p_student, p_ceiling)])
-    acc_w, acc_s, acc_c = correct.mean(axis=1)
-    value, reason = pgr(acc_w, acc_s, acc_c, min_gap)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(labels), size=(n_boot, len(labels)))
-    boot = correct[:, idx].mean(axis=2)  # (3 models, n_boot)
-    gaps = boot[2] - boot[0]
-    defined = gaps >= min_gap
-    ratios = (boot[1][defined] - boot[0][defined]) / gaps[defined]
-    out = {"value": value, "ci_low": None, "ci_high": None, "n_boot": n_boot,
-           "undefined_share": round(float(1 - defined.mean()), 4)}
+    tables = np.atleast_2d(np.asarray(counts_by_seed, dtype=np.int64))
+    gap = bootstrap(tables, gap_statistic, n_boot=n_boot, seed=seed, level=level)
+    out = bootstrap(tables, pgr_statistic, n_boot=n_boot, seed=seed, level=level).to_dict()
+    identified = gap.ci_low is not None and gap.ci_low > 0
+    out.update(gap=gap.value, gap_ci_low=gap.ci_low, gap_ci_high=gap.ci_high, identified=identified)
+    acc = {model: float(a) for model, a in _accuracies(tables.sum(0)).items()}
+    value, reason = pgr(acc["weak"], acc["student"], acc["ceiling"], min_gap)
     if reason:
-        out["reason"] = reason
-    elif len(ratios):
-        tail = (1 - level) / 2 * 100
-        out["ci_low"], out["ci_high"] = (float(x) for x in np.percentile(ratios, [tail, 100 - tail]))
+        out.update(value=None, ci_low=None, ci_high=None, reason=reason)
+    elif not identified:
+        out["reason"] = (f"the gap's {level:.0%} interval [{_fmt(gap.ci_low)}, {_fmt(gap.ci_high)}] includes zero: "
+                         f"PGR is not identified")
     return out
 
 
-def model_metrics(labels, probs) -> dict:
-    return {"acc": accuracy(labels, probs), "auroc": auroc(labels, probs)}
+def _fmt(x) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
+def bootstrap_pgr(labels, p_weak, p_student, p_ceiling, *, min_gap: float, n_boot: int = 1000,
+                  seed: int = 0, level: float = 0.95) -> dict:
+    """PGR of one run on its test set, with a bootstrap interval over test examples
+    (``pgr_from_tables`` on the run's one table)."""
+    return pgr_from_tables(run_table(labels, p_weak, p_ceiling, p_student), min_gap=min_gap, n_boot=n_boot,
+                           seed=seed, level=level)

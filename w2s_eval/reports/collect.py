@@ -62,7 +62,8 @@ class ReportData:
         if hit.empty:
             return None
         row = hit.iloc[0]
-        clean = {k: (None if pd.isna(row[k]) else row[k]) for k in ("mean", "ci_low", "ci_high", "sd", "ci_method")}
+        clean = {k: (None if pd.isna(row[k]) else row[k]) for k in ("mean", "ci_low", "ci_high", "sd", "ci_method", "note")
+                 if k in row}
         return clean | {"n": int(row["n"]), "n_seeds": int(row["n_seeds"])}
 
     def models_for(self, task: str, gap: str) -> str:

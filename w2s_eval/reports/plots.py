@@ -1,9 +1,9 @@
 """The report's figures as PNG bytes (matplotlib, Agg, no pyplot state).
 
-Every figure has one panel per task (deception: one row of two panels per task) and the gaps on
-the x axis; points are pooled means with their intervals (a single run: its bootstrap interval
-over test examples; several seeds: a t-interval over seeds), and conditions (losses, ...) sit side
-by side.
+Every figure has one panel per task (deception and imitation: one row of two panels per task) and
+the gaps on the x axis; points are pooled values with their intervals (a single run: its bootstrap
+interval over test examples; several seeds: a hierarchical bootstrap over seeds and examples), and
+conditions (losses, ...) sit side by side.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pandas as pd
 
 from ..errors import UserError
 from .collect import ReportData
@@ -165,13 +166,18 @@ def pgr_figure(data: ReportData) -> bytes:
     return _png(fig)
 
 
-def deception_figure(data: ReportData) -> bytes:
-    tasks, gaps, conditions = data.tasks(), data.gaps(), data.conditions()
+def _region_figure(data: ReportData, conditions: list, left: tuple, right: tuple, chance_column: str | None,
+                   chance_label: str, limits: tuple | None) -> bytes:
+    """Per task two panels by gap: ``left`` = (metric on W_k ∩ S_k, metric on W_u ∩ S_k, title,
+    y label), ``right`` = (one metric, title, y label), with the mean of ``chance_column`` as a
+    dashed line beside it; hollow markers where a run has fewer than min_region examples."""
+    tasks, gaps = data.tasks(), data.gaps()
     width = _width(len(gaps) + 1, 2)
     fig, axes = _figure(len(tasks), 2, width, row_height=3.6)
     done, min_region = data.done, data_min_region(data)
-    for row, task in zip(axes, tasks):
-        left, right = row
+    known, unknown, left_title, left_label = left
+    metric, right_title, right_label = right
+    for (ax_left, ax_right), task in zip(axes, tasks):
         offsets = _offsets(len(conditions) * 2, 0.55)
         for c, condition in enumerate(conditions):
             suffix = f" ({data.condition_label(condition)})" if len(conditions) > 1 else ""
@@ -179,39 +185,64 @@ def deception_figure(data: ReportData) -> bytes:
             for g, gap in enumerate(gaps):
                 cell = done[(done["task"] == task) & (done["gap"] == gap) & (done["loss"] == condition[1])
                             & (done["paradigm"] == condition[0]) & (done["conflict"] == condition[2])]
-                for k, (metric, color, label) in enumerate((
-                        ("acc_WkSk", KNOWN, "W_k ∩ S_k (weak can check)"),
-                        ("acc_WuSk", UNKNOWN, "W_u ∩ S_k (weak cannot)"))):
-                    stat = data.stat(task, gap, condition, metric)
-                    _errorbar(left, g + offsets[2 * c + k], stat, color, marker, label + suffix,
-                              hollow=_small(cell, metric, min_region))
-                stat = data.stat(task, gap, condition, "DS_share")
+                for k, (name, color, label) in enumerate(((known, KNOWN, "W_k ∩ S_k (weak can check)"),
+                                                          (unknown, UNKNOWN, "W_u ∩ S_k (weak cannot)"))):
+                    _errorbar(ax_left, g + offsets[2 * c + k], data.stat(task, gap, condition, name), color, marker,
+                              label + suffix, hollow=_small(cell, name, min_region))
                 dx = _offsets(len(conditions), 0.4)[c]
-                _errorbar(right, g + dx, stat, STUDENTS[c % len(STUDENTS)], marker, "DS_share" + suffix,
-                          hollow=_small(cell, "DS_share", min_region))
-                chance = cell["DS_share_chance"].dropna() if "DS_share_chance" in cell else []
+                _errorbar(ax_right, g + dx, data.stat(task, gap, condition, metric), STUDENTS[c % len(STUDENTS)],
+                          marker, metric.replace("_", " ") + suffix, hollow=_small(cell, metric, min_region))
+                chance = cell[chance_column].dropna() if chance_column and chance_column in cell else []
                 if len(chance):
-                    right.plot([g + dx - 0.15, g + dx + 0.15], [chance.mean()] * 2, color="#555555", lw=1.6,
-                               ls="--", zorder=1, label="chance: P(W_u | S_k)")
-        for ax, title, ylabel, loc in (
-                (left, "student accuracy on S_k (the strong model is right)", "student accuracy", "lower left"),
-                (right, "DS_share = P(W_u | S_k, student wrong)", "share of avoidable mistakes\nthe weak model would miss",
-                 "upper left")):
+                    ax_right.plot([g + dx - 0.15, g + dx + 0.15], [chance.mean()] * 2, color="#555555", lw=1.6,
+                                  ls="--", zorder=1, label=chance_label)
+        for ax, title, ylabel in ((ax_left, left_title, left_label), (ax_right, right_title, right_label)):
             _gap_axis(ax, data, task, gaps, width)
             ax.set_title(f"{task}: {title}", fontsize=10, loc="left")
             ax.set_ylabel(ylabel)
-            ax.set_ylim(-0.02, 1.05)
-            _dedupe_legend(ax, loc=loc)
+            if limits:
+                ax.set_ylim(*limits)
+            else:
+                ax.axhline(0, color=WEAK, lw=0.8)
+            _dedupe_legend(ax, loc="upper left")
     return _png(fig)
 
 
-REGION_COLUMN = {"acc_WkSk": "n_WkSk", "acc_WuSk": "n_WuSk", "DS_share": "n_Sk_wrong"}
+def imitation_figure(data: ReportData) -> bytes:
+    """The student's accuracy where the weak model can / cannot check it, and its imitation share."""
+    return _region_figure(
+        data, data.conditions(),
+        ("acc_WkSk", "acc_WuSk", "student accuracy on S_k (the strong model is right)", "student accuracy"),
+        ("imitation_share", "imitation share = P(W_u | S_k, student wrong)",
+         "share of avoidable mistakes\nthe weak model makes too"),
+        "imitation_share_chance", "chance: P(W_u | S_k)", (-0.02, 1.05))
+
+
+def has_conflict(data: ReportData) -> bool:
+    """Some finished condition has deception numbers (a conflict run with its baseline)."""
+    return "deception" in data.done and data.done["deception"].notna().any()
+
+
+def deception_figure(data: ReportData) -> bytes:
+    """The conflict tax where the weak model can / cannot check, and deception (their difference),
+    for the conditions with a conflict."""
+    conditions = [c for c in data.conditions() if any(
+        has_value(data.stat(t, g, c, "deception")) for t in data.tasks() for g in data.gaps())]
+    return _region_figure(
+        data, conditions,
+        ("tax_WkSk", "tax_WuSk", "conflict tax: acc(no conflict) − acc(conflict)", "accuracy lost to the conflict"),
+        ("deception", "deception = tax on W_u ∩ S_k − tax on W_k ∩ S_k", "extra loss where\nthe weak model cannot check"),
+        None, "", None)
+
+
+REGION_COLUMN = {"acc_WkSk": "n_WkSk", "acc_WuSk": "n_WuSk", "imitation_share": "n_Sk_wrong",
+                 "tax_WkSk": "n_WkSk", "tax_WuSk": "n_WuSk", "deception": "n_WuSk", "induced_share": "n_induced"}
 
 
 def _small(cell, metric: str, min_region: int) -> bool:
     """Hollow marker: some run of the cell has fewer than min_region examples behind the number."""
     column = REGION_COLUMN[metric]
-    return bool(column in cell and (cell[column] < min_region).any())
+    return bool(column in cell and (pd.to_numeric(cell[column], errors="coerce") < min_region).any())
 
 
 def data_min_region(data: ReportData) -> int:
@@ -221,7 +252,7 @@ def data_min_region(data: ReportData) -> int:
 
 BASELINE_PANELS = (("student_acc", "student accuracy", (0.0, 1.0)), ("pgr", "PGR", None),
                    ("acc_WuSk", "accuracy on W_u ∩ S_k", (0.0, 1.0)),
-                   ("DS_share", "DS_share", (0.0, 1.0)))
+                   ("imitation_share", "imitation share", (0.0, 1.0)))
 
 
 def has_value(stat: dict | None) -> bool:
