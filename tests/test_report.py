@@ -69,3 +69,25 @@ def test_html_escapes_texts_and_markdown_keeps_tables_intact():
     md = to_markdown(doc)
     row = [line for line in md.splitlines() if line.startswith("| 1 |")][0]
     assert "a \\| b c" in row  # the pipe is escaped and the newline is gone: one table row
+
+
+@pytest.mark.slow
+def test_report_of_a_conflict_sweep_shows_deception(tmp_path):
+    """A conflict sweep on the linear judges (utility pairs, bag-of-words weak and strong): the
+    report has the deception figure and table, pooled over seeds, beside the imitation numbers."""
+    from w2s_eval.sweep import aggregate, read_sweep
+
+    cfg = load_config(None, TINY, {"task": "utility", "weak_model": "tfidf", "strong_model": "tfidf"})
+    out = run_sweep(SweepGrid(tasks=["utility"], conflicts=["none", "implicit"], seeds=[0, 1]), tmp_path / "sweep",
+                    cfg, quiet=True)
+    rows = read_sweep(out)
+    conflicted = rows[rows["conflict"] == "implicit"]
+    assert conflicted["deception"].notna().all() and rows[rows["conflict"] == "none"]["deception"].isna().all()
+    pooled = aggregate(rows).set_index(["conflict", "metric"])
+    deception = pooled.loc[("implicit", "deception")]
+    assert deception["n"] == 2 and deception["ci_low"] <= deception["mean"] <= deception["ci_high"]
+    assert "hierarchical" in deception["ci_method"]
+    md, html = build_report(out)
+    html = html.read_text()
+    assert html.count('src="data:image/png;base64,') == len(FIGURES) + 2  # + deception and the baseline figure
+    assert (out / "report-deception.png").exists() and "tax | W_u∩S_k" in html
