@@ -108,12 +108,42 @@ def fmt_interval(entry: dict) -> str:
     return f"{entry['value']:+.3f} [{f(entry.get('ci_low'), '−inf')}, {f(entry.get('ci_high'), '+inf')}]"
 
 
+def pgr_finding(task: str, seeds: list[int], args) -> dict:
+    """Finding 1 on one task: the pooled PGR of its `large` gap."""
+    rows = study(f"pgr-{task}", SweepGrid(tasks=[task], gaps=["large"], seeds=seeds), args)
+    tables = np.stack([imitation_table(predictions(d)) for d in rows["run_dir"]])
+    pooled = pgr_from_tables(tables, min_gap=0.05, n_boot=args.n_boot)
+    gap = {"value": pooled["gap"], "ci_low": pooled["gap_ci_low"], "ci_high": pooled["gap_ci_high"]}
+    return {"finding": f"1. PGR > 0 where there is a gap ({task}, large)",
+            "source": "Burns et al. 2023; EleutherAI: PGR > 0 on 21/21 datasets",
+            "models": f"{rows['weak_model'].iloc[0]} → {rows['strong_model'].iloc[0]}",
+            "seeds": len(tables), "n_test": int(tables.sum() / len(tables)), "statistic": "pooled PGR",
+            **{k: pooled[k] for k in ("value", "ci_low", "ci_high")}, "gap": gap, "verdict": verdict(pooled, +1, gap)}
+
+
+def write_table(findings: list[dict], out: str) -> str:
+    """The findings so far as a Markdown table, also written to ``<out>/findings.md`` and
+    ``findings.json`` (after each finding, so a stopped run keeps what it measured)."""
+    lines = ["| finding | published | models | seeds | n test | statistic | value [95% CI] | weak–ceiling gap [95% CI] | verdict |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for f in findings:
+        gap = fmt_interval(f["gap"]) if f["gap"] else "—"
+        lines.append(f"| {f['finding']} | {f['source']} | {f['models']} | {f['seeds']} | {f['n_test']} | "
+                     f"{f['statistic']} | {fmt_interval(f)} | {gap} | {f['verdict']} |")
+    table = "\n".join(lines)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    (Path(out) / "findings.json").write_text(json.dumps(findings, indent=1, default=float))
+    (Path(out) / "findings.md").write_text(table + "\n")
+    return table
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--out", default="runs/findings")
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--n-boot", type=int, default=2000)
+    parser.add_argument("--n-boot", type=int, default=1000,
+                        help="bootstrap resamples; 1000 (the runs' default) keeps each run identical to `w2s-eval run`")
     parser.add_argument("--set", action="append", help="a config override for every run, as w2s-eval --set")
     parser.add_argument("--only", default="1,2,3,4", help="which findings to run, e.g. 1,3")
     parser.add_argument("--quiet", action="store_true")
@@ -122,39 +152,10 @@ def main():
     only = {int(x) for x in args.only.split(",")}
     findings = []
 
-    if 1 in only or 2 in only:
-        direct = study("pgr", SweepGrid(tasks=["toxicity", "utility"], gaps=["large"], seeds=seeds), args)
-        for task, rows in direct.groupby("task", sort=False):
-            tables = np.stack([imitation_table(predictions(d)) for d in rows["run_dir"]])
-            pooled = pgr_from_tables(tables, min_gap=0.05, n_boot=args.n_boot)
-            gap = {"value": pooled["gap"], "ci_low": pooled["gap_ci_low"], "ci_high": pooled["gap_ci_high"]}
-            findings.append({
-                "finding": f"1. PGR > 0 where there is a gap ({task}, large)",
-                "source": "Burns et al. 2023; EleutherAI: PGR > 0 on 21/21 datasets",
-                "models": f"{rows['weak_model'].iloc[0]} → {rows['strong_model'].iloc[0]}",
-                "seeds": len(tables), "n_test": int(tables.sum() / len(tables)), "statistic": "pooled PGR",
-                **{k: pooled[k] for k in ("value", "ci_low", "ci_high")}, "gap": gap,
-                "verdict": verdict(pooled, +1, gap)})
-
-    if 2 in only:
-        losses = study("losses", SweepGrid(tasks=["toxicity"], gaps=["large"], losses=["xent", "logconf"],
-                                           seeds=seeds), args)
-        tables = []
-        for seed in seeds:
-            by_loss = {r.loss: predictions(r.run_dir) for r in losses[losses["seed"] == seed].itertuples()}
-            joint = by_loss["xent"].assign(logconf=by_loss["logconf"].set_index("id").loc[by_loss["xent"]["id"], "student"].to_numpy())
-            tables.append(deception_table(joint, student_col="logconf", baseline_col="student"))
-        tables = np.stack(tables)  # (weak, ceiling, xent student, logconf student)
-        result = bootstrap(tables, pgr_difference, n_boot=args.n_boot).to_dict()
-        gap = gap_of(tables, 4, args)
-        findings.append({
-            "finding": "2. logconf beats xent at the largest gap (toxicity, large)",
-            "source": "Burns et al.: median PGR ~25% → ~80%; EleutherAI: better on 16/21, n.s.",
-            "models": f"{losses['weak_model'].iloc[0]} → {losses['strong_model'].iloc[0]}",
-            "seeds": len(tables), "n_test": int(tables.sum() / len(tables)),
-            "statistic": "PGR(logconf) − PGR(xent), paired", **result, "gap": gap,
-            "verdict": verdict(result, +1, gap)})
-
+    # Cheapest first (the utility task's linear judges), so a short session still finishes some.
+    if 1 in only:
+        findings.append(pgr_finding("utility", seeds, args))
+        write_table(findings, args.out)
     if 3 in only:
         conflict = study("deception", SweepGrid(tasks=["utility"], gaps=["small", "large"], conflicts=["implicit"],
                                                 seeds=seeds), args)
@@ -181,6 +182,31 @@ def main():
             "seeds": len(seeds), "n_test": int(per_gap["large"][3].sum() / len(seeds)),
             "statistic": "deception(large) − deception(small)", **result, "gap": None,
             "verdict": verdict(result, +1, None)})
+        write_table(findings, args.out)
+
+    if 1 in only:
+        findings.append(pgr_finding("toxicity", seeds, args))
+        write_table(findings, args.out)
+
+    if 2 in only:
+        losses = study("losses", SweepGrid(tasks=["toxicity"], gaps=["large"], losses=["xent", "logconf"],
+                                           seeds=seeds), args)
+        tables = []
+        for seed in seeds:
+            by_loss = {r.loss: predictions(r.run_dir) for r in losses[losses["seed"] == seed].itertuples()}
+            joint = by_loss["xent"].assign(logconf=by_loss["logconf"].set_index("id").loc[by_loss["xent"]["id"], "student"].to_numpy())
+            tables.append(deception_table(joint, student_col="logconf", baseline_col="student"))
+        tables = np.stack(tables)  # (weak, ceiling, xent student, logconf student)
+        result = bootstrap(tables, pgr_difference, n_boot=args.n_boot).to_dict()
+        gap = gap_of(tables, 4, args)
+        findings.append({
+            "finding": "2. logconf beats xent at the largest gap (toxicity, large)",
+            "source": "Burns et al.: median PGR ~25% → ~80%; EleutherAI: better on 16/21, n.s.",
+            "models": f"{losses['weak_model'].iloc[0]} → {losses['strong_model'].iloc[0]}",
+            "seeds": len(tables), "n_test": int(tables.sum() / len(tables)),
+            "statistic": "PGR(logconf) − PGR(xent), paired", **result, "gap": gap,
+            "verdict": verdict(result, +1, gap)})
+        write_table(findings, args.out)
 
     if 4 in only:
         chain = study("bootstrapping", SweepGrid(tasks=["toxicity"], gaps=["bootstrap"], seeds=seeds), args)
@@ -196,15 +222,7 @@ def main():
             "statistic": "PGR(bootstrapped) − PGR(direct), paired", **result, "gap": gap,
             "verdict": verdict(result, +1, gap)})
 
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / "findings.json").write_text(json.dumps(findings, indent=1, default=float))
-    lines = ["| finding | published | models | seeds | n test | statistic | value [95% CI] | weak–ceiling gap [95% CI] | verdict |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for f in findings:
-        gap = fmt_interval(f["gap"]) if f["gap"] else "—"
-        lines.append(f"| {f['finding']} | {f['source']} | {f['models']} | {f['seeds']} | {f['n_test']} | "
-                     f"{f['statistic']} | {fmt_interval(f)} | {gap} | {f['verdict']} |")
-    print("\n".join(lines))
+    print(write_table(findings, args.out))
 
 
 if __name__ == "__main__":

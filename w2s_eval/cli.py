@@ -31,7 +31,9 @@ def _run(args) -> int:
         "seed": args.seed, "weak_model": args.weak, "strong_model": args.strong, "threads": args.threads,
         "loss.name": args.loss, "data.file": args.data, "data.text_field": args.text_field,
         "data.label_field": args.label_field, "data.id_field": args.id_field,
-        "data.group_field": args.group_field, "data.data_dir": args.data_dir,
+        "data.group_field": args.group_field, "data.prompt_field": args.prompt_field,
+        "data.chosen_field": args.chosen_field, "data.rejected_field": args.rejected_field,
+        "data.data_dir": args.data_dir,
         "conflict": args.conflict, "via": args.via,
     }
     cfg = load_config(args.config, args.set or [], flags)
@@ -81,11 +83,11 @@ def _models(args) -> int:
             raise UserError(f"zoo model {args.name!r} is not pulled yet; run: w2s-eval models pull {args.name}")
         print(path)
     else:
-        print(f"{'name':<14}{'params':>10}  {'kind':<10} {'pulled':<7} source")
+        print(f"{'name':<21}{'params':>10}  {'kind':<10} {'pulled':<7} source")
         for name, text in BUILTIN.items():
-            print(f"{name:<14}{'-':>10}  {'builtin':<10} {'yes':<7} {text}")
+            print(f"{name:<21}{'-':>10}  {'builtin':<10} {'yes':<7} {text}")
         for row in zoo.list_models():
-            print(f"{row['name']:<14}{row['params'] / 1e6:>9.1f}M  {row['kind']:<10} "
+            print(f"{row['name']:<21}{row['params'] / 1e6:>9.1f}M  {row['kind']:<10} "
                   f"{'yes' if row['pulled'] else 'no':<7} {row['hub_id']}")
         print(f"cache: {zoo.cache_root()}")
     return 0
@@ -162,16 +164,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run one weak-to-strong experiment")
-    run.add_argument("--task", help="safety | toxicity | legal | reward (default: toxicity)")
-    run.add_argument("--gap", help="small | medium | large (default: large)")
+    run.add_argument("--task", help="safety | toxicity | legal | reward | utility (default: toxicity)")
+    run.add_argument("--gap", help="small | medium | large | bootstrap (default: large; configs/gaps.yaml)")
     run.add_argument("--profile", help="auto | cpu | gpu (default: auto: gpu when CUDA is present)")
     run.add_argument("--paradigm", help="classify (default) | sft | reward | dpo")
-    run.add_argument("--loss", help="the W2S loss of the student: xent | logconf (classify only) (default: xent)")
+    run.add_argument("--loss", help="the W2S loss of the student: xent | logconf | product (the last two classify only) (default: xent)")
     run.add_argument("--weak", help="weak model (zoo name, folder or hub id), overriding the gap")
     run.add_argument("--strong", help="strong model, overriding the gap")
     run.add_argument("--seed", type=int)
-    run.add_argument("--conflict", help="none (default) | implicit | explicit: train the student (reward, dpo) "
-                                        "with a conflicting objective too, beside the no-conflict baseline")
+    run.add_argument("--conflict", help="none (default) | implicit | explicit: train the student (pair tasks; "
+                                        "classify, reward, dpo) with a conflicting objective too, beside the "
+                                        "no-conflict baseline")
     run.add_argument("--via", metavar="M1[,M2...]", help="bootstrap through intermediate models, weakest first: "
                                                           "W labels for M1, M1 for M2, ..., the last for the student")
     run.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
@@ -180,6 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--label-field", help="column of --data holding the 0/1 label (default: label)")
     run.add_argument("--id-field", help="column of --data holding a unique id (default: row number)")
     run.add_argument("--group-field", help="column of --data whose values must not cross splits")
+    run.add_argument("--prompt-field", help="preference pairs instead of labels: column of --data holding the prompt "
+                                            "(pairs group by it unless --group-field); needs --chosen-field and --rejected-field")
+    run.add_argument("--chosen-field", help="column of --data holding the preferred reply")
+    run.add_argument("--rejected-field", help="column of --data holding the other reply (A/B order randomised per pair)")
     run.add_argument("--data-dir", help="local data mirror laid out like shared/data (default: $W2S_DATA_DIR)")
     run.add_argument("--config", help="a YAML file of run settings (see w2s_eval/configs/default.yaml)")
     run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting, e.g. strong_train.epochs=2")
@@ -200,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = sub.add_parser("sweep", help="a grid of runs (tasks x gaps x paradigms x losses x seeds), resumable")
     for flag, text in (("--tasks", "comma list or 'all' (default: toxicity)"), ("--gaps", "comma list (default: large)"),
                        ("--paradigms", "comma list (default: classify)"), ("--losses", "comma list (default: xent)"),
-                       ("--conflicts", "comma list of none | implicit | explicit (reward, dpo) (default: none)"),
+                       ("--conflicts", "comma list of none | implicit | explicit (pair tasks) (default: none)"),
                        ("--profile", None), ("--weak", None), ("--strong", None),
                        ("--via", "intermediate models for bootstrapping, in every cell"), ("--data-dir", None), ("--config", None)):
         sweep.add_argument(flag, help=text)

@@ -39,6 +39,9 @@ class TrainConfig:
     # Keep the epoch whose predictions fit the validation labels best. For the student those
     # are the weak model's labels on val: ground truth of val is never shown to it.
     select_on_val: bool = True
+    # finetune: probe on preference pairs: reply (φ(A) − φ(B)) | prompt (each reply embedded after
+    # its prompt, φ(P ⊕ A) − φ(P ⊕ B)); see trainers/bow.py ProbeClassifier.
+    pair_context: str = "reply"
 
 
 @dataclass
@@ -58,9 +61,9 @@ class StudentConfig:
 
 @dataclass
 class LossConfig:
-    name: str = "xent"  # xent | logconf
-    aux_coef: float = 0.75  # logconf: final weight of the confidence term
-    warmup_frac: float = 1.0  # logconf: share of training over which the weight rises from 0
+    name: str = "xent"  # xent | logconf | product
+    aux_coef: float = 0.5  # logconf: final weight of the confidence term
+    warmup_frac: float = 0.1  # logconf: share of optimizer steps over which the weight rises from 0
 
 
 @dataclass
@@ -70,6 +73,11 @@ class DataConfig:
     label_field: str = "label"
     id_field: str | None = None
     group_field: str | None = None
+    # Preference pairs instead of labels: the columns of the prompt and of the preferred and the
+    # other reply (a pair task for the pair paradigms; text_field and label_field are then unused).
+    prompt_field: str | None = None
+    chosen_field: str | None = None
+    rejected_field: str | None = None
     data_dir: str | None = None  # local mirror laid out like shared/data (else $W2S_DATA_DIR)
 
 

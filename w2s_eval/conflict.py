@@ -15,9 +15,15 @@ the other objective where it cannot (W_u). Both settings change only the student
 The conflicting objective is **verbosity**: prefer the longer, more forthcoming reply, the
 best-known proxy of helpfulness in preference data (and the reward-hacking bias). On the HH
 harmlessness pairs it agrees with the human label on 41% of pairs, so it pulls against the
-target. (Yang et al. mix in HH helpful-base pairs; those are not in the offline mirror, and a
-rule has the merit that every reader can check it.) Neither setting reads a label of split B,
-val or test: the conflicting labels are a function of the two replies alone.
+target; on the ETHICS utility pairs it agrees on 46.8% of the pairs whose scenarios differ in
+length (3.8% tie), so there it is roughly orthogonal to the target. (Yang et al. mix in HH
+helpful-base pairs; those are not in the offline mirror, and a rule has the merit that every
+reader can check it.) Neither setting reads a label of split B, val or test: the conflicting
+labels are a function of the two replies alone.
+
+Conflicts need a pairwise task (frames with ``reply_a`` / ``reply_b``), in any paradigm that
+trains on pairs: ``reward``, ``dpo``, and ``classify``, whose judges (the linear ones read a pair as
+φ(A) − φ(B)) take the conflicting pairs like any other.
 
 Each conflict run also trains (or reuses from the cache) the no-conflict student on the same
 weak labels, so its deception is always shown beside that baseline.
@@ -32,7 +38,7 @@ from .errors import UserError, unknown_name
 from .splits import unit_hash
 
 CONFLICTS = ("none", "implicit", "explicit")
-PARADIGMS_WITH_CONFLICT = ("reward", "dpo")
+PARADIGMS_WITH_CONFLICT = ("classify", "reward", "dpo")
 
 
 def check_conflict(name: str, paradigm: str, amount: float):
@@ -47,6 +53,14 @@ def check_conflict(name: str, paradigm: str, amount: float):
     if name == "explicit" and amount > 1:
         raise UserError(f"conflict_amount: with --conflict explicit it is the share of split B's pairs that get the "
                         f"conflicting label too, at most 1; got {amount}")
+
+
+def check_conflict_task(name: str, task, pair_tasks: list[str]):
+    """A conflict other than ``none`` needs reply pairs: the conflicting objective judges two replies."""
+    if name != "none" and not task.pairwise:
+        raise UserError(f"--conflict {name}: the conflicting objective (the longer reply) judges reply pairs, which "
+                        f"task {task.name!r} does not have; tasks with pairs: {', '.join(pair_tasks)} "
+                        f"(or your own: --data with --prompt-field, --chosen-field, --rejected-field)")
 
 
 def conflicting_preference(frame: pd.DataFrame) -> np.ndarray:

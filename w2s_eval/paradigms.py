@@ -29,12 +29,15 @@ class Paradigm:
     causal_lm: bool = False  # its models are causal LMs: the gap's `lm` ladder applies
     weak_paradigm: str = ""  # how a transformer weak model is trained ("" = this paradigm)
     losses: tuple[str, ...] = ("xent",)
+    # Bumped when the paradigm's training or scoring changes results, so cached steps of the old
+    # code are not reused (2 for sft: soft targets, length-normalised calibrated scoring).
+    version: int = 1
 
 
 PARADIGMS = {p.name: p for p in (
     Paradigm("classify", TransformerClassifier, "sequence classifier + W2S loss (HF Trainer)",
-             losses=("xent", "logconf")),
-    Paradigm("sft", SFTModel, "answer word by a causal LM (TRL SFTTrainer)", causal_lm=True),
+             losses=("xent", "logconf", "product")),
+    Paradigm("sft", SFTModel, "answer word by a causal LM (TRL SFTTrainer)", causal_lm=True, version=2),
     Paradigm("reward", RewardModel, "scalar reward model, soft-label BCE on margins (TRL RewardTrainer)",
              needs_pairs=True, causal_lm=True),
     Paradigm("dpo", DPOPolicy, "policy on weak-ordered pairs (TRL DPOTrainer); weak model: a reward model",
@@ -66,7 +69,7 @@ def new_model(model: ResolvedModel, paradigm: Paradigm, train_cfg, seed: int, ta
         if paradigm.name != "classify":
             raise UserError(f"finetune: probe (a frozen model with a linear read-out) is a classify mode; "
                             f"paradigm {paradigm.name!r} trains the model itself")
-        return ProbeClassifier(model.location, train_cfg.max_length, seed)
+        return ProbeClassifier(model.location, train_cfg.max_length, seed, train_cfg.pair_context)
     built = paradigm.model_class(model.location, train_cfg, seed)
     if hasattr(built, "configure"):
         built.configure(task)

@@ -1,6 +1,7 @@
 """One weak-to-strong experiment: weak → label → student → ceiling → evaluate.
 
-1. weak     train the weak model W on split A with ground truth; predict test.
+1. weak     train the weak model W on split A with ground truth (choosing its epoch or C on a
+            held-out fifth of A, never on val); predict test.
 2. label    W labels splits B and val with soft labels P(label = 1).
    via      (bootstrapping, ``--via M1,M2``) each intermediate model relabels B and val from the
             labels of the one before it, cross-fitted: trained on one half of B, it labels the
@@ -33,24 +34,25 @@ import torch
 
 from . import conflict as conflicts
 from .config import RunConfig, packaged_yaml
-from .deception import write_deception
+from .deception import BASELINE, write_deception
 from .errors import UserError, unknown_name
 from .eval.metrics import bootstrap_pgr, model_metrics
 from .models.resolve import ResolvedModel, resolve_model
-from .splits import SPLITS, assign_splits, balance, unit_hash
+from .splits import SPLITS, assign_splits, balance, holdout_groups, unit_hash
 from .store import (RunLog, StepCache, atomic_write_json, atomic_write_parquet, atomic_write_yaml,
                     content_hash)
 from .paradigms import Paradigm, check_supported, get_paradigm, load_trained, new_model
 from .tasks import TASKS, get_task
 from .tasks.base import Task
 from .tasks.custom import custom_task
+from .trainers.bow import PAIR_CONTEXTS
 from .trainers.common import FINETUNE_MODES, resolve_quant
-from .trainers.losses import LOSSES, make_loss
+from .trainers.losses import make_loss
 
 PROFILES = ("auto", "cpu", "gpu")
 MODEL_ROLES = ("weak", "student", "ceiling")
-BASELINE = "student_baseline"  # predictions column of the plain student beside a chain or conflict
 N_FOLDS = 2  # cross-fitting of an intermediate model's labels
+WEAK_SELECT_SHARE = 0.2  # share of A (by group) on which the weak model chooses its epoch or C
 
 
 # -- resolving names ----------------------------------------------------------------------------
@@ -76,17 +78,18 @@ def gap_models(gap: str, profile: str, task_name: str, paradigm: Paradigm) -> tu
 
 
 def resolve_task(cfg: RunConfig) -> Task:
-    if cfg.data.file:
-        d = cfg.data
-        return custom_task(d.file, d.text_field, d.label_field, d.id_field, d.group_field)
-    return get_task(cfg.task)
+    """The run's task (a named one, or the user's file), checked against the run's conflict setting."""
+    d = cfg.data
+    task = custom_task(d.file, d.text_field, d.label_field, d.id_field, d.group_field, d.prompt_field,
+                       d.chosen_field, d.rejected_field) if d.file else get_task(cfg.task)
+    conflicts.check_conflict_task(cfg.conflict, task, [n for n, t in TASKS.items() if t.pairwise])
+    return task
 
 
 def validate(cfg: RunConfig):
     get_paradigm(cfg.paradigm)
     conflicts.check_conflict(cfg.conflict, cfg.paradigm, cfg.conflict_amount)
-    if cfg.loss.name not in LOSSES:
-        raise unknown_name("loss", cfg.loss.name, LOSSES)
+    make_loss(**dataclasses.asdict(cfg.loss))  # an unknown name or a bad parameter fails before any training
     for name, value in dataclasses.asdict(cfg.student).items():
         if value is not None and value <= 0:
             raise UserError(f"student.{name}: expected a positive number or null (as the ceiling), got {value!r}")
@@ -98,6 +101,9 @@ def validate(cfg: RunConfig):
             resolve_quant(getattr(cfg, role).quant, mode)
         except UserError as exc:
             raise UserError(f"{role}.{exc}") from None
+        if getattr(cfg, role).pair_context not in PAIR_CONTEXTS:
+            raise UserError(f"{role}.pair_context: unknown value {getattr(cfg, role).pair_context!r}; valid: "
+                            f"{', '.join(PAIR_CONTEXTS)}")
 
 
 # -- models -------------------------------------------------------------------------------------
@@ -196,10 +202,13 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path = "runs", quiet: bool = F
     paradigm = get_paradigm(cfg.paradigm)
     weak_paradigm = get_paradigm(paradigm.weak_paradigm or paradigm.name)
 
-    def train_and_predict(model: ResolvedModel, how: Paradigm, train_cfg, train, labels, val_labels, loss=None):
+    def train_and_predict(model: ResolvedModel, how: Paradigm, train_cfg, train, labels, select, select_labels,
+                          loss=None):
+        """The work of a step that trains ``model`` on (train, labels), choosing its epoch / C on
+        (select, select_labels), and predicts test."""
         def work(folder: Path) -> dict:
             trained = new_model(model, how, train_cfg, cfg.seed, p.task)
-            trained.fit(train, labels, val, val_labels, loss=loss, work_dir=folder / "trainer")
+            trained.fit(train, labels, select, select_labels, loss=loss, work_dir=folder / "trainer")
             trained.save(folder / "model")
             probs = trained.predict_proba(test)
             atomic_write_parquet(folder / "test.parquet", pd.DataFrame({"id": test["id"], "prob": probs}))
@@ -213,13 +222,18 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path = "runs", quiet: bool = F
     weak_train = cfg.weak_train if p.weak.kind != "builtin" else None
     # Keys name the paradigm only when it is not classify, so classify caches stay valid.
     weak_how = [weak_paradigm.name] if weak_train and weak_paradigm.name != "classify" else []
+    weak_how += [f"{weak_paradigm.name}-v{weak_paradigm.version}"] if weak_train and weak_paradigm.version > 1 else []
     weak_how += linear_model_version(p.weak, cfg.weak_train)
     # Every step that predicts test names the test split in its key: a run with other test caps
     # must not reuse predictions that lack some of its test examples.
+    # The weak model chooses its epoch (or C) on a held-out part of its own ground truth A, never on
+    # val: val's ground truth is held out from the supervisor side like test's (tests/test_leaks.py).
+    A_fit, A_select = holdout_groups(A, cfg.seed, WEAK_SELECT_SHARE)
     weak_key = content_hash(["weak", p.weak.fingerprint, *weak_how, weak_train and dataclasses.asdict(weak_train),
-                             fingerprint(A), fingerprint(val), fingerprint(test), cfg.seed])
+                             fingerprint(A), fingerprint(test), cfg.seed, "select-on-A", WEAK_SELECT_SHARE])
     weak_dir = cache.run("weak", weak_key, train_and_predict(
-        p.weak, weak_paradigm, cfg.weak_train, A, A["label"].to_numpy(float), val["label"].to_numpy(float)), log)
+        p.weak, weak_paradigm, cfg.weak_train, A_fit, A_fit["label"].to_numpy(float), A_select,
+        A_select["label"].to_numpy(float)), log)
 
     label_key = content_hash(["label", weak_key, fingerprint(B), fingerprint(val)])
 
@@ -242,8 +256,7 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path = "runs", quiet: bool = F
     # -- bootstrapping chain: each intermediate relabels B and val, cross-fitted ---------------
     truth_B = B["label"].to_numpy() == 1  # for the label accuracies in metrics.json only
     chain_key, chain_B, chain_val, via_dirs, chain_label_acc = label_key, weak_B, weak_val, [], []
-    # Intermediates train as strong_train: each sees only half of B, and one epoch of that (the
-    # student's default) left MiniLM's labels of B at 0.464 accuracy (toxicity; bootstrap student 0.451).
+    # Intermediates train as strong_train: each sees only half of B.
     for model in p.via:
         via_key = content_hash(["via", model.fingerprint, paradigm.name, *linear_model_version(model, cfg.strong_train),
                                 dataclasses.asdict(cfg.strong_train), fingerprint(B), fingerprint(val), fingerprint(test), chain_key, cfg.seed])
@@ -255,6 +268,7 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path = "runs", quiet: bool = F
 
     student_train = cfg.student.apply(cfg.strong_train)
     strong_how = [paradigm.name] if paradigm.name != "classify" else []
+    strong_how += [f"{paradigm.name}-v{paradigm.version}"] if paradigm.version > 1 else []
     strong_how += linear_model_version(p.strong, cfg.strong_train)
     strong_common = [p.strong.fingerprint, *strong_how, dataclasses.asdict(cfg.strong_train), fingerprint(B),
                      fingerprint(val), fingerprint(test), cfg.seed]
@@ -264,13 +278,15 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path = "runs", quiet: bool = F
         train, train_labels = conflicts.student_training_set(conflict, cfg.conflict_amount, B, labels_B,
                                                             p.outside, cfg.seed)
         key_parts = ["student", *strong_common, labels_key, cfg.loss.name, dataclasses.asdict(loss)]
+        if getattr(loss, "version", 1) > 1:  # a loss whose code changed does not reuse its old results
+            key_parts.append(f"loss-v{loss.version}")
         if student_train != cfg.strong_train:  # a student trained as its ceiling keeps its old key
             key_parts += ["student_train", dataclasses.asdict(student_train)]
         if conflict != "none":  # the no-conflict key stays what it always was
             key_parts += ["conflict", conflict, fingerprint(train), content_hash(train_labels.tolist())]
         key = content_hash(key_parts)
         return key, cache.run("student", key, train_and_predict(
-            p.strong, paradigm, student_train, train, train_labels, labels_val, loss=loss), log)
+            p.strong, paradigm, student_train, train, train_labels, val, labels_val, loss=loss), log)
 
     student_key, student_dir = student(chain_key, chain_B, chain_val, cfg.conflict)
     baseline = None
@@ -281,7 +297,7 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path = "runs", quiet: bool = F
 
     ceiling_key = content_hash(["ceiling", *strong_common])
     ceiling_dir = cache.run("ceiling", ceiling_key, train_and_predict(
-        p.strong, paradigm, cfg.strong_train, B, B["label"].to_numpy(float), val["label"].to_numpy(float)), log)
+        p.strong, paradigm, cfg.strong_train, B, B["label"].to_numpy(float), val, val["label"].to_numpy(float)), log)
 
     # -- evaluate ---------------------------------------------------------------------------
     predictions = test[["id", "label"]].copy()
@@ -325,23 +341,27 @@ def relabel_cross_fitted(model: ResolvedModel, how: Paradigm, train_cfg, seed: i
     def work(folder: Path) -> dict:
         fold = B["group"].map(lambda g: int(unit_hash("fold", seed, g) * N_FOLDS)).to_numpy()
         out_B, out_val, out_test, histories = np.empty(len(B)), np.zeros(len(val)), np.zeros(len(test)), []
+        cross_fit = []
         for k in range(N_FOLDS):
             train, held = fold != k, fold == k
             if train.sum() == 0 or held.sum() == 0:
                 raise UserError(f"bootstrapping through {model.ref}: split B ({len(B)} examples) is too small "
                                 f"to cross-fit in {N_FOLDS} halves")
+            train_part, held_part = B[train].reset_index(drop=True), B[held].reset_index(drop=True)
             trained = new_model(model, how, train_cfg, seed, task)
-            trained.fit(B[train].reset_index(drop=True), np.asarray(labels_B)[train], val, labels_val,
-                        work_dir=folder / f"trainer-{k}")
-            out_B[held] = trained.predict_proba(B[held].reset_index(drop=True))
+            trained.fit(train_part, np.asarray(labels_B)[train], val, labels_val, work_dir=folder / f"trainer-{k}")
+            out_B[held] = trained.predict_proba(held_part)
             out_val += trained.predict_proba(val) / N_FOLDS
             out_test += trained.predict_proba(test) / N_FOLDS
             histories.append(trained.history)
+            # The ids fold model k was fit on and those it labelled, as passed to it: a reader (and
+            # tests/test_leaks.py) can check that no model labels an example it was trained on.
+            cross_fit.append({"trained_on": train_part["id"].tolist(), "labelled": held_part["id"].tolist()})
         atomic_write_parquet(folder / "labels.parquet", pd.concat([
             pd.DataFrame({"id": B["id"], "split": "B", "prob": out_B}),
             pd.DataFrame({"id": val["id"], "split": "val", "prob": out_val})], ignore_index=True))
         atomic_write_parquet(folder / "test.parquet", pd.DataFrame({"id": test["id"], "prob": out_test}))
-        return {"model": model.ref, "paradigm": how.name, "folds": N_FOLDS, "history": histories}
+        return {"model": model.ref, "paradigm": how.name, "folds": N_FOLDS, "history": histories, "cross_fit": cross_fit}
     return work
 
 
@@ -386,9 +406,14 @@ def summary_table(m: dict) -> str:
     rows = [f"{'model':<9}{'acc':>7}{'auroc':>8}"]
     rows += [f"{role:<9}{fmt(m[role]['acc']):>7}{fmt(m[role]['auroc']):>8}" for role in MODEL_ROLES]
     pgr = m["pgr"]
+    gap_ci = f"95% CI [{pgr['gap_ci_low']:+.3f}, {pgr['gap_ci_high']:+.3f}], " if pgr.get("gap_ci_low") is not None else ""
+    rows.append(f"gap      {m['gap']:+.3f} (ceiling − weak accuracy, {gap_ci}{m['n_test']} test examples)")
     if pgr["value"] is None:
-        pgr_text = f"PGR      n/a ({pgr['reason']})"
+        rows.append(f"PGR      n/a ({pgr['reason']})")
     else:
-        pgr_text = f"PGR      {pgr['value']:.3f}  95% CI [{fmt(pgr['ci_low'])}, {fmt(pgr['ci_high'])}]"
-    rows += [f"gap      {m['gap']:+.3f} (ceiling − weak accuracy, {m['n_test']} test examples)", pgr_text]
+        low = "-inf" if pgr["ci_low"] is None else f"{pgr['ci_low']:.3f}"
+        high = "+inf" if pgr["ci_high"] is None else f"{pgr['ci_high']:.3f}"
+        rows.append(f"PGR      {pgr['value']:.3f}  95% CI [{low}, {high}]")
+        if pgr.get("reason"):
+            rows.append(f"         ({pgr['reason']})")
     return "result:\n" + "\n".join("  " + r for r in rows)

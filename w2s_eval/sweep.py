@@ -36,7 +36,7 @@ import pandas as pd
 
 from . import protocol
 from .config import RunConfig, packaged_yaml
-from .conflict import check_conflict
+from .conflict import check_conflict, check_conflict_task
 from .deception import BASELINE, DECEPTION, IMITATION, NUMBERS, deception_table, imitation_table, write_deception
 from .eval.metrics import RUN_TABLE_MODELS, accuracy_statistic, bootstrap, gap_statistic, pgr_from_tables
 from .errors import UserError, unknown_name
@@ -93,6 +93,7 @@ class SweepGrid:
             for task in self.tasks:
                 if task not in TASKS:
                     raise unknown_name("task", task, TASKS)
+
         ladders = packaged_yaml("gaps.yaml")[protocol.resolve_profile(profile)]
         for gap in self.gaps:
             if gap not in ladders:
@@ -107,6 +108,14 @@ class SweepGrid:
                     check_conflict(conflict, paradigm, 1.0)
                 except UserError as exc:
                     raise UserError(f"sweep grid: {exc}") from None
+        if not custom_data:
+            pair_tasks = [n for n, t in TASKS.items() if t.pairwise]
+            for task in self.tasks:
+                for conflict in self.conflicts:
+                    try:
+                        check_conflict_task(conflict, TASKS[task], pair_tasks)
+                    except UserError as exc:
+                        raise UserError(f"sweep grid: {exc}") from None
         from .trainers.losses import LOSSES
 
         for loss in self.losses:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from ..errors import unknown_name
-from . import legal, reward, safety, toxicity
+from . import legal, reward, safety, toxicity, utility
 from .base import Task
 
-TASKS: dict[str, Task] = {t.name: t for t in (safety.TASK, toxicity.TASK, legal.TASK, reward.TASK)}
+TASKS: dict[str, Task] = {t.name: t for t in (safety.TASK, toxicity.TASK, legal.TASK, reward.TASK,
+                                             utility.TASK)}
 
 
 def get_task(name: str) -> Task:

@@ -1,4 +1,10 @@
-"""A user's own data as a task: a CSV, JSONL or Parquet file, or a hub dataset id."""
+"""A user's own data as a task: a CSV, JSONL or Parquet file, or a hub dataset id.
+
+Two kinds: labelled texts (``--text-field``, ``--label-field``), or preference pairs
+(``--prompt-field``, ``--chosen-field``, ``--rejected-field``), which become a pair task like
+``reward``: the two replies in an order randomised per pair, label = reply A is the chosen one,
+grouped by prompt (or ``--group-field``), for the pair paradigms and the linear pair judges.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ import pandas as pd
 
 from ..errors import UserError
 from .base import Task, check_frame, hub_frame, text_key
+from .reward import Pair, pairs_frame
 
 READERS = {
     ".csv": pd.read_csv,
@@ -46,6 +53,26 @@ def _binary_labels(values: pd.Series, source: str, field: str) -> pd.Series:
     return lowered.map(mapping).astype(int)
 
 
+# Flag of each field, for errors that name what the user typed.
+FIELD_FLAGS = {"text_field": "--text-field", "label_field": "--label-field", "id_field": "--id-field",
+               "group_field": "--group-field", "prompt_field": "--prompt-field",
+               "chosen_field": "--chosen-field", "rejected_field": "--rejected-field"}
+PAIR_FIELDS = ("prompt_field", "chosen_field", "rejected_field")
+
+
+def _texts(raw: pd.DataFrame, column: str, flag: str, where: str) -> pd.Series:
+    """A column of non-empty strings; an empty or non-text cell is an error naming its row."""
+    values = raw[column]
+    for row, value in values.items():
+        if not isinstance(value, str):
+            kind = "an empty cell" if value is None or (isinstance(value, float) and pd.isna(value)) else \
+                f"a {type(value).__name__} (expected text)"
+            raise UserError(f"{where}: column {column!r} ({flag}) has {kind} in row {row}")
+        if not value.strip():
+            raise UserError(f"{where}: column {column!r} ({flag}) has an empty cell in row {row}")
+    return values
+
+
 @dataclass(frozen=True)
 class FileTask(Task):
     """A task read from one user file (or hub id) rather than from the data mirror."""
@@ -54,6 +81,9 @@ class FileTask(Task):
     label_field: str = "label"
     id_field: str | None = None
     group_field: str | None = None
+    prompt_field: str | None = None
+    chosen_field: str | None = None
+    rejected_field: str | None = None
 
     def load(self, data_dir=None) -> tuple[pd.DataFrame, str]:
         source = self.hub_dataset
@@ -61,27 +91,58 @@ class FileTask(Task):
         raw = read_table(source)
         if raw.empty:
             raise UserError(f"{where}: the file has no rows")
-        needed = [f for f in (self.text_field, self.label_field, self.id_field, self.group_field) if f]
-        missing = [f for f in needed if f not in raw.columns]
+        kind = PAIR_FIELDS if self.pairwise else ("text_field", "label_field")
+        fields = {name: getattr(self, name) for name in (*kind, "id_field", "group_field") if getattr(self, name)}
+        missing = {column: FIELD_FLAGS[name] for name, column in fields.items() if column not in raw.columns}
         if missing:
-            raise UserError(f"{where}: missing column(s) {missing}; the file has columns {list(raw.columns)}")
+            raise UserError(f"{where}: missing column(s) {list(missing)}; the file has columns {list(raw.columns)} "
+                            f"(named by {', '.join(missing.values())})")
+        ids = raw[self.id_field].astype(str) if self.id_field else None
+        groups = raw[self.group_field].astype(str) if self.group_field else None
+        frame = self._pairs(raw, where, ids, groups) if self.pairwise else self._labelled(raw, where, ids, groups)
+        return check_frame(frame, where), source
+
+    def _labelled(self, raw, where, ids, groups) -> pd.DataFrame:
         texts = raw[self.text_field].astype(str)
-        frame = pd.DataFrame({
-            "id": raw[self.id_field].astype(str) if self.id_field else [f"row-{i}" for i in range(len(raw))],
+        return pd.DataFrame({
+            "id": ids if ids is not None else [f"row-{i}" for i in range(len(raw))],
             "text": texts,
             "label": _binary_labels(raw[self.label_field], where, self.label_field),
             # Without a group column, identical texts form one group so duplicates cannot leak.
-            "group": raw[self.group_field].astype(str) if self.group_field else texts.map(text_key),
+            "group": groups if groups is not None else texts.map(text_key),
         })
-        return check_frame(frame, where), source
+
+    def _pairs(self, raw, where, ids, groups) -> pd.DataFrame:
+        prompts, chosen, rejected = (_texts(raw, getattr(self, name), FIELD_FLAGS[name], where) for name in PAIR_FIELDS)
+        same = chosen.str.strip() == rejected.str.strip()
+        if same.any():
+            raise UserError(f"{where}: row {same.idxmax()}: the chosen and rejected replies (columns "
+                            f"{self.chosen_field!r}, {self.rejected_field!r}) are identical; a pair needs two replies")
+        # Without a group column, pairs group by prompt: the replies to one prompt never cross splits.
+        pairs = (Pair(p, c, r, group=None if groups is None else groups[i], id=None if ids is None else ids[i])
+                 for i, p, c, r in zip(raw.index, prompts, chosen, rejected))
+        return pairs_frame(pairs, f"user pairs from {self.hub_dataset}", id_prefix="pair")
 
 
 def custom_task(source: str, text_field: str = "text", label_field: str = "label",
-                id_field: str | None = None, group_field: str | None = None) -> FileTask:
+                id_field: str | None = None, group_field: str | None = None, prompt_field: str | None = None,
+                chosen_field: str | None = None, rejected_field: str | None = None) -> FileTask:
+    """The task of a user's file: labelled texts, or preference pairs when any pair field is given
+    (then all three are needed)."""
+    pair_fields = {"prompt_field": prompt_field, "chosen_field": chosen_field, "rejected_field": rejected_field}
+    pairwise = any(pair_fields.values())
+    if pairwise:
+        absent = [FIELD_FLAGS[name] for name, column in pair_fields.items() if not column]
+        if absent:
+            raise UserError(f"{', '.join(absent)}: preference data needs all of --prompt-field, --chosen-field and "
+                            f"--rejected-field (the columns of the prompt, the preferred reply and the other one)")
+
     def unused(*_):
         raise AssertionError("FileTask.load reads the file itself")
 
+    kind = dict(label_names=("B preferred", "A preferred"), question="Which reply is better, A or B?",
+                answers=("B", "A"), pairwise=True) if pairwise else {}
     return FileTask(name=f"custom:{Path(source).name}", description=f"user data from {source}",
                     local_subdir="", hub_dataset=source, load_local=unused, load_hub=unused,
                     text_field=text_field, label_field=label_field, id_field=id_field,
-                    group_field=group_field)
+                    group_field=group_field, **pair_fields, **kind)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import gzip
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterable
 
 import pandas as pd
 
@@ -33,27 +35,50 @@ def format_pair(prompt: str, reply_a: str, reply_b: str) -> str:
             f"\n\nReply B: {reply_b[:MAX_REPLY_CHARS]}")
 
 
-def pairs_frame(pairs: list[tuple[str, str]], source: str) -> pd.DataFrame:
+@dataclass(frozen=True)
+class Pair:
+    """One human preference: ``chosen`` preferred over ``rejected`` as a reply to ``prompt``."""
+
+    prompt: str
+    chosen: str
+    rejected: str
+    group: str | None = None  # leak group; None: the prompt
+    id: str | None = None  # None: made from the pair's text
+
+
+def pairs_frame(pairs: Iterable[Pair], source: str, id_prefix: str,
+                format_text: Callable[[str, str, str], str] = format_pair) -> pd.DataFrame:
+    """The example frame of a pairwise task (every pair task builds its frame here): the two
+    replies in an order that is a function of the pair alone (so the same pair reads the same in
+    every run, and about half the labels are 1), label = 1 when reply A is the chosen one. A pair
+    repeated verbatim counts once."""
     rows, seen = [], set()
-    for chosen_dialogue, rejected_dialogue in pairs:
+    for pair in pairs:
+        key = text_key(pair.prompt + "\x00" + pair.chosen + "\x00" + pair.rejected)
+        if key in seen:
+            continue
+        seen.add(key)
+        chosen_first = int(key, 16) % 2 == 0
+        reply_a, reply_b = (pair.chosen, pair.rejected) if chosen_first else (pair.rejected, pair.chosen)
+        rows.append({"id": pair.id if pair.id is not None else f"{id_prefix}-{key}",
+                     "text": format_text(pair.prompt, reply_a, reply_b), "label": int(chosen_first),
+                     "group": pair.group if pair.group is not None else text_key(pair.prompt),
+                     "prompt": pair.prompt, "reply_a": reply_a, "reply_b": reply_b, "chosen": pair.chosen,
+                     "rejected": pair.rejected, "source": source})
+    return pd.DataFrame(rows)
+
+
+def hh_pairs_frame(dialogues: list[tuple[str, str]], source: str) -> pd.DataFrame:
+    """(chosen dialogue, rejected dialogue) pairs of HH-RLHF -> the frame of their single-turn pairs."""
+    pairs = []
+    for chosen_dialogue, rejected_dialogue in dialogues:
         if chosen_dialogue.count("\n\nHuman:") != 1 or rejected_dialogue.count("\n\nHuman:") != 1:
             continue  # multi-turn: not this task
         prompt, chosen = split_dialogue(chosen_dialogue)
         _, rejected = split_dialogue(rejected_dialogue)
-        if not chosen or not rejected or chosen == rejected:
-            continue
-        key = text_key(prompt + "\x00" + chosen + "\x00" + rejected)
-        if key in seen:
-            continue
-        seen.add(key)
-        # The order is a function of the pair alone, so the same pair reads the same in every run.
-        chosen_first = int(key, 16) % 2 == 0
-        reply_a, reply_b = (chosen, rejected) if chosen_first else (rejected, chosen)
-        rows.append({"id": f"hh-{key}", "text": format_pair(prompt, reply_a, reply_b),
-                     "label": int(chosen_first), "group": text_key(prompt), "prompt": prompt,
-                     "reply_a": reply_a, "reply_b": reply_b, "chosen": chosen, "rejected": rejected,
-                     "source": source})
-    return pd.DataFrame(rows)
+        if chosen and rejected and chosen != rejected:
+            pairs.append(Pair(prompt, chosen, rejected))
+    return pairs_frame(pairs, source, id_prefix="hh")
 
 
 def load_local(folder: Path) -> pd.DataFrame:
@@ -61,12 +86,12 @@ def load_local(folder: Path) -> pd.DataFrame:
     for path in sorted(folder.glob("hh-single-turn/harmless_*.jsonl.gz")):
         with gzip.open(path, "rt", encoding="utf-8") as handle:
             pairs += [(r["chosen"], r["rejected"]) for r in map(json.loads, handle)]
-    return pairs_frame(pairs, "hh-rlhf-harmless-single-turn")
+    return hh_pairs_frame(pairs, "hh-rlhf-harmless-single-turn")
 
 
 def load_hub() -> pd.DataFrame:
     raw = hub_frame("Anthropic/hh-rlhf", data_dir="harmless-base")
-    return pairs_frame(list(zip(raw["chosen"], raw["rejected"])), "hh-rlhf-harmless-single-turn")
+    return hh_pairs_frame(list(zip(raw["chosen"], raw["rejected"])), "hh-rlhf-harmless-single-turn")
 
 
 TASK = Task(

@@ -22,7 +22,12 @@ the validation labels (for a student: the weak labels).
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import pickle
+import uuid
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -33,11 +38,14 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from tqdm.auto import tqdm
 
+from ..errors import UserError
 from ..eval.metrics import accuracy
+from ..models import zoo
 
 # Part of the cache key of every step that fits one of these linear models: bump it when their
 # features change, so cached results of the old features are not reused.
-FEATURES_VERSION = 3  # 3: pairs are judged by phi(A) - phi(B), with no intercept
+# 3: pairs are judged by phi(A) - phi(B), with no intercept; 4: C chosen by val cross-entropy
+FEATURES_VERSION = 4
 
 
 def is_pairwise(frame) -> bool:
@@ -49,8 +57,14 @@ C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 
 def fit_soft_logistic(features, soft, val_features=None, val_labels=None, seed: int = 0, history=None,
                       intercept: bool = True):
-    """Logistic regression on soft labels, C chosen on validation accuracy when val is given.
-    Without ``intercept`` the model is antisymmetric: P(y | −x) = 1 − P(y | x) (for pairs)."""
+    """Logistic regression on soft labels, C chosen on the validation labels when val is given.
+    Without ``intercept`` the model is antisymmetric: P(y | −x) = 1 − P(y | x) (for pairs).
+
+    C is chosen by the cross-entropy of the predictions against the (possibly soft) val labels, a
+    proper scoring rule, not by accuracy: the fitted probabilities become a student's soft labels,
+    and on a small selection set accuracy ties across C (toxicity, 37–51 held-out statements of A:
+    most C tie), where taking the first of them chose C = 0.01 and labels of B that were all within
+    0.5 ± 0.01."""
     soft = np.asarray(soft, dtype=float)
     n = features.shape[0]
     doubled = vstack([features, features]) if issparse(features) else np.concatenate([features, features])
@@ -63,14 +77,16 @@ def fit_soft_logistic(features, soft, val_features=None, val_labels=None, seed: 
 
     if val_features is None or val_features.shape[0] == 0:
         return fit(1.0)
+    target = np.clip(np.asarray(val_labels, dtype=float), 0, 1)
     best = None
     for C in C_GRID:
         model = fit(C)
-        score = accuracy(np.asarray(val_labels) > 0.5, model.predict_proba(val_features)[:, 1])
+        p = np.clip(model.predict_proba(val_features)[:, 1], 1e-7, 1 - 1e-7)
+        loss = float(-np.mean(target * np.log(p) + (1 - target) * np.log(1 - p)))
         if history is not None:
-            history.append({"C": C, "val_acc": round(score, 4)})
-        if best is None or score > best[0]:
-            best = (score, model)
+            history.append({"C": C, "val_loss": round(loss, 4), "val_acc": round(accuracy(target > 0.5, p), 4)})
+        if best is None or loss < best[0]:
+            best = (loss, model)
     return best[1]
 
 
@@ -112,32 +128,149 @@ class BowClassifier:
         return out
 
 
-_EMBEDDINGS: dict[tuple[str, int], dict[str, np.ndarray]] = {}
+POOLING = "mean"  # mean of the last hidden states over the non-padding tokens
+
+
+def text_key(text: str) -> str:
+    """What identifies a text in the embedding cache: 128 bits of its sha256."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def model_fingerprint(location: str, encoder) -> str | None:
+    """What identifies the weights at ``location``, or None if nothing reliable does.
+
+    A zoo folder: the sha256 of its weight files, pinned in its manifest (as ``resolve_model``
+    fingerprints zoo models). Another local folder: the name, size and modification time of every
+    file in it (hashing gigabytes of weights on every run would cost more than it saves). A hub id:
+    the commit transformers loaded it from.
+    """
+    folder = Path(location)
+    manifest = folder / zoo.MANIFEST
+    if manifest.is_file():
+        return "zoo:" + ",".join(sorted(json.loads(manifest.read_text())["sha256"].values()))
+    if folder.is_dir():
+        files = sorted(p for p in folder.rglob("*") if p.is_file())
+        return f"local:{folder.resolve()}:" + ";".join(
+            f"{p.relative_to(folder).as_posix()},{p.stat().st_size},{p.stat().st_mtime_ns}" for p in files)
+    commit = getattr(encoder.config, "_commit_hash", None)
+    return f"hub:{location}@{commit}" if commit else None
+
+
+class EmbeddingCache:
+    """The embeddings of one (model, max_length, pooling) setting: in memory, and on disk under
+    ``<cache_base>/embeddings/<key>-len<max_length>/`` when the model has a fingerprint.
+
+    On disk, each encoding pass adds one shard, ``<random>.npz`` holding ``keys`` (``text_key``)
+    and ``vectors`` (float32), written under a temporary name and moved into place: readers in
+    other processes see whole shards or none, and concurrent writers never touch the same file
+    (a text embedded by two processes at once lands in two shards; either copy serves).
+    """
+
+    def __init__(self, folder: Path | None):
+        self.folder = folder
+        self.vectors: dict[str, np.ndarray] = {}
+        self.shards_read: set[str] = set()
+
+    def missing(self, keys) -> list[str]:
+        """The keys (first-seen order, no repeats) whose vectors are neither in memory nor on disk."""
+        absent = [k for k in dict.fromkeys(keys) if k not in self.vectors]
+        if absent and self.folder is not None and self.folder.is_dir():
+            self._read_new_shards()
+            absent = [k for k in absent if k not in self.vectors]
+        return absent
+
+    def _read_new_shards(self):
+        for shard in sorted(self.folder.glob("*.npz")):
+            if shard.name not in self.shards_read:
+                try:
+                    with np.load(shard, allow_pickle=False) as data:
+                        self.vectors.update(zip(data["keys"].tolist(), data["vectors"]))
+                except (OSError, ValueError, KeyError) as exc:
+                    raise UserError(f"embedding cache: shard {shard} is unreadable ({exc}); delete it "
+                                    f"(the embeddings in it are computed again)") from None
+                self.shards_read.add(shard.name)
+
+    def add(self, keys: list[str], vectors: np.ndarray):
+        self.vectors.update(zip(keys, vectors))
+        if self.folder is None or not keys:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = f"{uuid.uuid4().hex}.npz"
+        partial = self.folder / f".{name}.partial"
+        try:
+            with open(partial, "wb") as handle:  # a handle, so that numpy appends no ".npz"
+                np.savez(handle, keys=np.array(keys), vectors=np.asarray(vectors, dtype=np.float32))
+            os.replace(partial, self.folder / name)
+        finally:
+            partial.unlink(missing_ok=True)  # only left if the write failed (disk full, ...)
+        self.shards_read.add(name)
+
+    def get(self, keys) -> np.ndarray:
+        return np.stack([self.vectors[k] for k in keys])
+
+
+# One cache per setting per process: the student and the ceiling embed the same splits with the
+# same frozen model, and a sweep embeds them again for every cell.
+_CACHES: dict[str, EmbeddingCache] = {}
+
+
+# What a probe reads of a preference pair (TrainConfig.pair_context): the replies alone, or each
+# reply after its prompt, as the reward paradigm shows it ("Human: P\n\nAssistant: R").
+PAIR_CONTEXTS = ("reply", "prompt")
 
 
 class ProbeClassifier:
-    """Logistic regression on a frozen model's mean-pooled last hidden states."""
+    """Logistic regression on a frozen model's mean-pooled last hidden states.
+
+    On pairs, ``pair_context="prompt"`` embeds each reply after its prompt, φ(P ⊕ A) − φ(P ⊕ B): whether
+    a reply is harmless depends on the request, and a contextual model's states of the reply tokens
+    (and, for an encoder, of the prompt tokens) depend on both. A bag of words cannot use the prompt
+    so: the prompt's words cancel in the difference (up to TF-IDF's length normalisation)."""
 
     paradigm = "classify"
 
-    def __init__(self, location: str, max_length: int = 128, seed: int = 0):
+    def __init__(self, location: str, max_length: int = 128, seed: int = 0, pair_context: str = "reply"):
         from transformers import AutoModel
 
         from .common import load_tokenizer
 
+        if pair_context not in PAIR_CONTEXTS:
+            raise UserError(f"pair_context: expected one of {', '.join(PAIR_CONTEXTS)}, got {pair_context!r}")
         self.location, self.max_length, self.seed, self.history = location, max_length, seed, []
+        self.pair_context = pair_context
         self.tokenizer = load_tokenizer(location)
         self.encoder = AutoModel.from_pretrained(location).eval()
         self.model: LogisticRegression | None = None
 
+    @cached_property
+    def embedding_cache(self) -> EmbeddingCache:
+        """The cache of this model and these settings. Its key holds all the vectors depend on: the
+        weights, max_length, pooling, the dtype they are computed in and the transformers version
+        (whose model code computes them). Without a fingerprint it lives in memory only."""
+        import transformers
+
+        fingerprint = model_fingerprint(self.location, self.encoder)
+        identity = json.dumps({
+            "model": fingerprint or f"unidentified:{self.location}", "max_length": self.max_length,
+            "pooling": POOLING, "dtype": str(self.encoder.dtype), "transformers": transformers.__version__,
+        }, sort_keys=True)
+        if identity not in _CACHES:
+            digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
+            folder = zoo.cache_base() / "embeddings" / f"{digest}-len{self.max_length}" if fingerprint else None
+            _CACHES[identity] = EmbeddingCache(folder)
+        return _CACHES[identity]
+
     def embed(self, texts) -> np.ndarray:
-        """Mean-pooled embeddings; each text is encoded once per process (student and ceiling
-        embed the same splits with the same frozen model)."""
-        known = _EMBEDDINGS.setdefault((self.location, self.max_length), {})
-        missing = list(dict.fromkeys(t for t in texts if t not in known))
+        """Mean-pooled embeddings; each text is encoded once per model and setting, across runs and
+        processes (the disk cache): student and ceiling, and every run after, reuse them."""
+        cache = self.embedding_cache
+        texts = list(texts)
+        keys = [text_key(t) for t in texts]
+        missing = set(cache.missing(keys))
         if missing:
-            known.update(zip(missing, self._encode(missing)))
-        return np.stack([known[t] for t in texts])
+            todo = list(dict.fromkeys(t for t, k in zip(texts, keys) if k in missing))
+            cache.add([text_key(t) for t in todo], self._encode(todo))
+        return cache.get(keys)
 
     @torch.inference_mode()
     def _encode(self, texts, batch_size: int = 32) -> np.ndarray:
@@ -145,7 +278,8 @@ class ProbeClassifier:
 
         encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
         out = np.empty((len(encoded), self.encoder.config.hidden_size), dtype=np.float32)
-        for index in tqdm(length_sorted_batches([len(x) for x in encoded], batch_size), desc="embed", leave=False):
+        batches = length_sorted_batches([len(x) for x in encoded], batch_size)
+        for index in tqdm(batches, desc=f"embed {len(encoded)} texts", unit="batch", leave=False):
             batch = self.tokenizer.pad({"input_ids": [encoded[i] for i in index]}, return_tensors="pt")
             hidden = self.encoder(**batch).last_hidden_state
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
@@ -153,9 +287,19 @@ class ProbeClassifier:
         return out
 
     def features(self, frame) -> np.ndarray:
-        if is_pairwise(frame):
+        if not is_pairwise(frame):
+            return self.embed(frame["text"])
+        if self.pair_context == "reply":
             return self.embed(frame["reply_a"]) - self.embed(frame["reply_b"])
-        return self.embed(frame["text"])
+        if "prompt" not in frame.columns:
+            raise UserError(f"pair_context: prompt needs a 'prompt' column in the pairs; they have "
+                            f"{', '.join(map(str, frame.columns))}")
+        from .reward import reward_input
+
+        def in_context(replies):
+            return self.embed([reward_input(prompt, reply) for prompt, reply in zip(frame["prompt"], replies)])
+
+        return in_context(frame["reply_a"]) - in_context(frame["reply_b"])
 
     def fit(self, frame, soft_labels, val_frame=None, val_labels=None, **_):
         val_features = self.features(val_frame) if val_frame is not None and len(val_frame) else None
@@ -169,12 +313,13 @@ class ProbeClassifier:
     def save(self, folder: Path):
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / "probe.pkl", "wb") as handle:
-            pickle.dump({"base": self.location, "max_length": self.max_length, "model": self.model}, handle)
+            pickle.dump({"base": self.location, "max_length": self.max_length, "pair_context": self.pair_context,
+                         "model": self.model}, handle)
 
     @classmethod
     def load(cls, folder: Path) -> "ProbeClassifier":
         with open(folder / "probe.pkl", "rb") as handle:
             state = pickle.load(handle)
-        out = cls(state["base"], state["max_length"])
+        out = cls(state["base"], state["max_length"], pair_context=state.get("pair_context", "reply"))
         out.model = state["model"]
         return out

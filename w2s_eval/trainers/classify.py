@@ -8,6 +8,7 @@ so little time goes to padding on a CPU. The model reads the example frame's ``t
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding, Trainer, TrainingArguments
 
 from .common import TrainedModel, length_sorted_batches, quiet_progress, training_kwargs, val_callbacks
-from .losses import make_loss
+from .losses import make_loss, optimizer_progress, warmup_warning
 
 
 class W2STrainer(Trainer):
@@ -29,8 +30,7 @@ class W2STrainer(Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         soft = inputs.pop("labels").float()
         outputs = model(**inputs)
-        progress = self.state.global_step / max(1, self.state.max_steps)
-        loss = self.w2s_loss(outputs.logits, soft, progress)
+        loss = self.w2s_loss(outputs.logits, soft, optimizer_progress(self.state))
         return (loss, outputs) if return_outputs else loss
 
 
@@ -71,4 +71,9 @@ class TransformerClassifier(TrainedModel):
             data_collator=DataCollatorWithPadding(self.tokenizer), w2s_loss=loss or make_loss("xent")))
         trainer.train()
         self.finish_training(trainer, callbacks)
+        # Kept in the step's history (step.json) and shown: a warm-up of under two steps is none.
+        warning = warmup_warning(trainer.w2s_loss, trainer.state.max_steps)
+        if warning:
+            warnings.warn(warning, stacklevel=2)
+            self.history.append({"warning": warning})
         return self

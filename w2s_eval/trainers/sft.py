@@ -1,25 +1,76 @@
 """The ``sft`` paradigm: the task as a question with a one-word answer, trained with TRL's SFTTrainer.
 
-Each example becomes ``<text>\\n\\n<question>\\nAnswer:`` → `` <answer word>`` (prompt-completion
-data, loss on the completion only). The weak model answers split B; the strong model is
-fine-tuned on those answers (student) or on the true ones (ceiling). A model's prediction is the
-probability of the label-1 answer word against the label-0 word, from their log-probabilities,
-so accuracy, AUROC and PGR read exactly as in ``classify``.
+Each example becomes ``<text>\\n\\n<question>\\nAnswer:`` followed by one of the task's two answer
+words (`` neutral`` / `` hateful``, ...). A model's *score* of an answer word is the mean
+log-probability of its tokens (length-normalised, so a word of more tokens is not scored lower for
+its length), and its prediction is P(label = 1) = σ((score(answer 1) − score(answer 0)) − threshold):
+a softmax over the two answers with a decision threshold set on val (below).
+
+Training uses soft targets: the model learns the supervisor's probability p as the target
+distribution [1 − p, p] over the two answers, through the W2S loss on the two answers' scores
+(``xent``: the cross-entropy of softmax(scores) against [1 − p, p]). The student so keeps the weak
+model's confidence instead of a hard answer word; the ceiling's targets are the ground truth, 0 or
+1, through the same code. The loss sits in ``SoftAnswerTrainer.compute_loss``, TRL's hook for a
+custom loss; TRL's own dataset preparation (which tokenises one completion per example) is skipped
+and a collator builds both answers of each example.
+
+Calibration: after training, the threshold is the quantile of the val margins at which the share of
+val examples predicted positive equals the mean of the training labels (the weak labels for a
+student, the truth of its own split for the ceiling), so the two answer words' different priors do
+not decide the class. It needs only the val inputs (no val or test label).
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
+import torch
 from trl import SFTConfig, SFTTrainer
 
 from ..config import TrainConfig
-from .lm import CausalLM
+from .lm import CausalLM, continuation_scores
+from .losses import make_loss, optimizer_progress
 
 
 def sft_prompt(text: str, question: str) -> str:
     return f"{text}\n\n{question}\nAnswer:"
+
+
+def calibrated_threshold(margins, positive_share: float) -> float:
+    """The margin above which a share ``positive_share`` of ``margins`` lies (``margins > t``)."""
+    return float(np.quantile(np.asarray(margins, dtype=np.float64), 1 - positive_share))
+
+
+class AnswerPairCollator:
+    """Batches of (prompt, soft label) rows as both answers after each prompt: rows 2i and 2i + 1 are
+    example i with answer 0 and answer 1, left-padded as the scorer wants them."""
+
+    def __init__(self, model: "SFTModel"):
+        self.model = model
+
+    def __call__(self, rows: list[dict]) -> dict:
+        prompts = [row["prompt"] for row in rows for _ in range(2)]
+        answers = [" " + answer for _ in rows for answer in self.model.answers]
+        batch = self.model.left_padded(self.model.encode_continuations(prompts, answers))
+        batch["soft"] = torch.tensor([row["soft"] for row in rows], dtype=torch.float32)
+        return batch
+
+
+class SoftAnswerTrainer(SFTTrainer):
+    """SFTTrainer whose loss is the W2S loss on the two answers' length-normalised scores, against
+    the soft label of each example (``compute_loss`` is TRL's documented hook for a custom loss)."""
+
+    def __init__(self, *args, w2s_loss, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.w2s_loss = w2s_loss
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        soft = inputs.pop("soft")
+        two_answers = continuation_scores(model, inputs, per_token=True).view(-1, 2)
+        loss = self.w2s_loss(two_answers, soft, optimizer_progress(self.state))
+        return (loss, two_answers) if return_outputs else loss
 
 
 class SFTModel(CausalLM):
@@ -29,6 +80,7 @@ class SFTModel(CausalLM):
                  answers: tuple[str, str] = ("no", "yes"), _model=None):
         super().__init__(location, train, seed, _model=_model)
         self.question, self.answers = question, tuple(answers)
+        self.threshold = 0.0  # on the margin score(answer 1) − score(answer 0); set by calibrate
 
     def configure(self, task):
         self.question, self.answers = task.question, tuple(task.answers)
@@ -36,7 +88,7 @@ class SFTModel(CausalLM):
 
     def prompts(self, texts) -> list[str]:
         """Prompts whose text is cut so that question and answer always fit ``max_length``
-        (TRL truncates from the end, which would cut the answer away and drop the example)."""
+        (the scorer would otherwise cut the prompt from the left, question first)."""
         reserve = len(self.tokenizer(sft_prompt("", self.question) + " " + max(self.answers, key=len))["input_ids"]) + 2
         budget = max(8, self.train_cfg.max_length - reserve)
         out = []
@@ -45,22 +97,37 @@ class SFTModel(CausalLM):
             out.append(sft_prompt(text if len(ids) <= budget else self.tokenizer.decode(ids[:budget]), self.question))
         return out
 
-    def predict_proba(self, frame, progress: bool = False) -> np.ndarray:
+    def margins(self, frame) -> np.ndarray:
+        """score(answer 1) − score(answer 0) per example, scores being mean token log-probabilities."""
         prompts = self.prompts(frame["text"])
         n = len(prompts)
-        scores = self.continuation_logprobs(prompts * 2, [" " + self.answers[0]] * n + [" " + self.answers[1]] * n)
-        no, yes = scores[:n], scores[n:]
-        return 1 / (1 + np.exp(no - yes))  # softmax over the two answers
+        scores = self.continuation_logprobs(prompts * 2, [" " + self.answers[0]] * n + [" " + self.answers[1]] * n,
+                                            per_token=True)
+        return scores[n:] - scores[:n]
+
+    def predict_proba(self, frame, progress: bool = False) -> np.ndarray:
+        return 1 / (1 + np.exp(-(self.margins(frame) - self.threshold)))
+
+    def calibrate(self, val_frame, positive_share: float):
+        """Set the threshold so that a share ``positive_share`` of ``val_frame`` is predicted positive."""
+        self.threshold = calibrated_threshold(self.margins(val_frame), positive_share)
+        return self
 
     def fit(self, frame, soft_labels, val_frame=None, val_labels=None, loss=None, work_dir: Path | None = None):
-        # The supervisor's answer: the more likely word under its (soft) label.
-        rows = [{"prompt": prompt, "completion": " " + self.answers[int(p > 0.5)]}
-                for prompt, p in zip(self.prompts(frame["text"]), soft_labels)]
-        return self.train_with(SFTTrainer, SFTConfig, rows, val_frame, val_labels, work_dir,
-                               packing=False, completion_only_loss=True)
+        soft_labels = np.asarray(soft_labels, dtype=np.float64)
+        rows = [{"prompt": prompt, "soft": float(p)} for prompt, p in zip(self.prompts(frame["text"]), soft_labels)]
+        trainer_class = functools.partial(SoftAnswerTrainer, data_collator=AnswerPairCollator(self),
+                                          w2s_loss=loss or make_loss("xent"))
+        self.threshold = 0.0  # epoch selection on val scores the uncalibrated margins
+        self.train_with(trainer_class, SFTConfig, rows, val_frame, val_labels, work_dir,
+                        dataset_kwargs={"skip_prepare_dataset": True}, remove_unused_columns=False)
+        if val_frame is not None and len(val_frame):
+            self.calibrate(val_frame, float(soft_labels.mean()))
+        return self
 
     def extra_manifest(self) -> dict:
-        return {"question": self.question, "answers": list(self.answers)}
+        return {"question": self.question, "answers": list(self.answers), "threshold": self.threshold}
 
     def restore_manifest(self, meta: dict):
         self.question, self.answers = meta["question"], tuple(meta["answers"])
+        self.threshold = meta.get("threshold", 0.0)
