@@ -121,6 +121,17 @@ def pgr_finding(task: str, seeds: list[int], args) -> dict:
             **{k: pooled[k] for k in ("value", "ci_low", "ci_high")}, "gap": gap, "verdict": verdict(pooled, +1, gap)}
 
 
+def paired_pgr_difference(finding: str, source: str, models: str, statistic: str, tables: np.ndarray, args) -> dict:
+    """A finding that one student recovers more of the gap than another trained beside it (same
+    seeds, weak model and ceiling): PGR(m3) − PGR(m2) on (weak, ceiling, student 2, student 3)
+    tables, with the pooled gap that identifies it."""
+    result = bootstrap(tables, pgr_difference, n_boot=args.n_boot).to_dict()
+    gap = gap_of(tables, 4, args)
+    return {"finding": finding, "source": source, "models": models, "seeds": len(tables),
+            "n_test": int(tables.sum() / len(tables)), "statistic": statistic, **result, "gap": gap,
+            "verdict": verdict(result, +1, gap)}
+
+
 def write_table(findings: list[dict], out: str) -> str:
     """The findings so far as a Markdown table, also written to ``<out>/findings.md`` and
     ``findings.json`` (after each finding, so a stopped run keeps what it measured)."""
@@ -196,31 +207,22 @@ def main():
             by_loss = {r.loss: predictions(r.run_dir) for r in losses[losses["seed"] == seed].itertuples()}
             joint = by_loss["xent"].assign(logconf=by_loss["logconf"].set_index("id").loc[by_loss["xent"]["id"], "student"].to_numpy())
             tables.append(deception_table(joint, student_col="logconf", baseline_col="student"))
-        tables = np.stack(tables)  # (weak, ceiling, xent student, logconf student)
-        result = bootstrap(tables, pgr_difference, n_boot=args.n_boot).to_dict()
-        gap = gap_of(tables, 4, args)
-        findings.append({
-            "finding": "2. logconf beats xent at the largest gap (toxicity, large)",
-            "source": "Burns et al.: median PGR ~25% → ~80%; EleutherAI: better on 16/21, n.s.",
-            "models": f"{losses['weak_model'].iloc[0]} → {losses['strong_model'].iloc[0]}",
-            "seeds": len(tables), "n_test": int(tables.sum() / len(tables)),
-            "statistic": "PGR(logconf) − PGR(xent), paired", **result, "gap": gap,
-            "verdict": verdict(result, +1, gap)})
+        findings.append(paired_pgr_difference(
+            "2. logconf beats xent at the largest gap (toxicity, large)",
+            "Burns et al.: median PGR ~25% → ~80%; EleutherAI: better on 16/21, n.s.",
+            f"{losses['weak_model'].iloc[0]} → {losses['strong_model'].iloc[0]}", "PGR(logconf) − PGR(xent), paired",
+            np.stack(tables), args))  # tables: (weak, ceiling, xent student, logconf student)
         write_table(findings, args.out)
 
     if 4 in only:
         chain = study("bootstrapping", SweepGrid(tasks=["toxicity"], gaps=["bootstrap"], seeds=seeds), args)
         # (weak, ceiling, direct student, bootstrapped student) per seed
         tables = np.stack([deception_table(predictions(d), baseline_col=BASELINE) for d in chain["run_dir"]])
-        result = bootstrap(tables, pgr_difference, n_boot=args.n_boot).to_dict()
-        gap = gap_of(tables, 4, args)
-        findings.append({
-            "finding": "4. bootstrapping helps at the largest gap (toxicity, gap bootstrap)",
-            "source": "Burns et al. 2023: bootstrapping improves W2S (chess puzzles)",
-            "models": f"{chain['weak_model'].iloc[0]} → {chain['via'].iloc[0]} → {chain['strong_model'].iloc[0]}",
-            "seeds": len(tables), "n_test": int(tables.sum() / len(tables)),
-            "statistic": "PGR(bootstrapped) − PGR(direct), paired", **result, "gap": gap,
-            "verdict": verdict(result, +1, gap)})
+        findings.append(paired_pgr_difference(
+            "4. bootstrapping helps at the largest gap (toxicity, gap bootstrap)",
+            "Burns et al. 2023: bootstrapping improves W2S (chess puzzles)",
+            f"{chain['weak_model'].iloc[0]} → {chain['via'].iloc[0]} → {chain['strong_model'].iloc[0]}",
+            "PGR(bootstrapped) − PGR(direct), paired", tables, args))
 
     print(write_table(findings, args.out))
 
