@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
+import json
 import os
 import time
 import traceback
@@ -160,8 +161,6 @@ def run_summary(run_dir: Path) -> dict:
     The row keeps the run's cell tables (``run_table``: weak, ceiling, student right?; and
     ``deception_table`` for a conflict run) as JSON lists, so ``aggregate`` can pool seeds by
     pooling tables and bootstrap seeds and examples together."""
-    import json
-
     metrics = json.loads((run_dir / "metrics.json").read_text())
     deception = write_deception(run_dir)
     predictions = pd.read_parquet(run_dir / "predictions.parquet")
@@ -313,8 +312,6 @@ def _tables(group: pd.DataFrame, column: str) -> np.ndarray | None:
     """The seeds' cell tables, or None when a finished cell lacks one (a sweep of an older version)."""
     if column not in group or group[column].isna().any():
         return None
-    import json
-
     return np.array([json.loads(t) for t in group[column]], dtype=np.int64)
 
 
