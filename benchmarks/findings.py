@@ -39,8 +39,8 @@ import pandas as pd
 
 from w2s_eval.config import load_config
 from w2s_eval.deception import BASELINE, DECEPTION, deception_table, imitation_table
-from w2s_eval.eval.metrics import (bootstrap, cell_sum, gap_statistic, percentile_interval, pgr_from_tables, ratio,
-                                   resample_tables)
+from w2s_eval.eval.metrics import (bootstrap, percentile_interval, pgr_from_tables, resample_tables,
+                                   table_accuracy)
 from w2s_eval.sweep import SweepGrid, read_sweep, run_sweep
 
 
@@ -66,8 +66,7 @@ def predictions(run_dir: str) -> pd.DataFrame:
 
 def pgr_of(counts, weak: int, ceiling: int, student: int, models: int) -> np.ndarray:
     """PGR of model ``student`` on tables of ``models`` models (cell_sum indices m0, m1, ...)."""
-    n = np.asarray(counts, dtype=float).sum(-1)
-    acc = {i: ratio(cell_sum(counts, models, **{f"m{i}": 1}), n) for i in (weak, ceiling, student)}
+    acc = {i: table_accuracy(counts, models, i) for i in (weak, ceiling, student)}
     with np.errstate(divide="ignore", invalid="ignore"):
         return (acc[student] - acc[weak]) / (acc[ceiling] - acc[weak])
 
@@ -81,8 +80,9 @@ def pgr_difference(counts) -> np.ndarray:
 
 def gap_of(tables: np.ndarray, models: int, args) -> dict:
     """The pooled weak–ceiling gap (m1 − m0) with its interval, from K-model tables."""
-    n = lambda c: np.asarray(c, dtype=float).sum(-1)  # noqa: E731
-    statistic = lambda c: ratio(cell_sum(c, models, m1=1) - cell_sum(c, models, m0=1), n(c))  # noqa: E731
+    def statistic(c):
+        return table_accuracy(c, models, 1) - table_accuracy(c, models, 0)
+
     return bootstrap(tables, statistic, n_boot=args.n_boot, seed=0).to_dict()
 
 

@@ -171,9 +171,13 @@ def run_table(labels, p_weak, p_ceiling, p_student) -> np.ndarray:
     return cell_counts(*(right(labels, p) for p in (p_weak, p_ceiling, p_student)))
 
 
+def table_accuracy(counts: np.ndarray, models: int, model: int) -> np.ndarray:
+    """Accuracy of model ``model`` (m0, m1, ...) on a batch of tables of ``models`` models."""
+    return ratio(cell_sum(counts, models, **{f"m{model}": 1}), np.asarray(counts, dtype=float).sum(-1))
+
+
 def _accuracies(counts: np.ndarray) -> dict[str, np.ndarray]:
-    n = np.asarray(counts, dtype=float).sum(-1)
-    return {model: ratio(cell_sum(counts, 3, **{f"m{i}": 1}), n) for i, model in enumerate(RUN_TABLE_MODELS)}
+    return {model: table_accuracy(counts, 3, i) for i, model in enumerate(RUN_TABLE_MODELS)}
 
 
 def gap_statistic(counts: np.ndarray) -> np.ndarray:
