@@ -32,7 +32,8 @@ from w2s_eval.conflict import PARADIGMS_WITH_CONFLICT
 from w2s_eval.deception import BASELINE
 from w2s_eval.models.resolve import resolve_model
 from w2s_eval.paradigms import get_paradigm
-from w2s_eval.protocol import relabel_cross_fitted, run_experiment
+from w2s_eval.methods.bootstrap import relabel_cross_fitted
+from w2s_eval.protocol import run_experiment
 from w2s_eval.splits import assign_splits
 from w2s_eval.tasks import TASKS, get_task
 from w2s_eval.tasks.base import check_frame

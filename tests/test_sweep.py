@@ -117,6 +117,8 @@ def test_grid_errors_name_what_is_supported():
         run_sweep(SweepGrid(losses=["nope"]), "unused", tiny_config())
     with pytest.raises(UserError, match="seeds must be a non-empty list"):
         run_sweep(SweepGrid(seeds=[]), "unused", tiny_config())
+    with pytest.raises(UserError, match="unknown method 'nope'; valid choices: .*confident"):
+        run_sweep(SweepGrid(methods=["nope"]), "unused", tiny_config())
 
 
 def test_cells_are_the_full_product_seeds_innermost():
@@ -125,7 +127,7 @@ def test_cells_are_the_full_product_seeds_innermost():
     assert len(cells) == 2 * 2 * 2 * 2  # the duplicate seed is dropped
     assert [c["seed"] for c in cells[:4]] == [0, 1, 0, 1]
     assert cells[0] == {"task": "toxicity", "gap": "small", "paradigm": "classify", "loss": "xent",
-                        "conflict": "none", "seed": 0}
+                        "method": "naive", "conflict": "none", "seed": 0}
 
 
 def test_aggregate_pools_tables_over_every_seed():

@@ -34,7 +34,7 @@ def _run(args) -> int:
         "data.group_field": args.group_field, "data.prompt_field": args.prompt_field,
         "data.chosen_field": args.chosen_field, "data.rejected_field": args.rejected_field,
         "data.data_dir": args.data_dir,
-        "conflict": args.conflict, "via": args.via,
+        "conflict": args.conflict, "via": args.via, "method": args.method,
     }
     cfg = load_config(args.config, args.set or [], flags)
     run_dir = run_experiment(cfg, args.out, quiet=args.quiet)
@@ -43,6 +43,18 @@ def _run(args) -> int:
 
     print(summary_table(metrics))
     print(f"run folder: {run_dir}")
+    return 0
+
+
+def _methods(args) -> int:
+    import dataclasses
+
+    from .methods import METHODS
+
+    for name, cls in METHODS.items():
+        print(f"{name:<13} {cls.summary}")
+        options = [f"{f.name}={f.default!r}" for f in dataclasses.fields(cls.Config)] if cls.Config else []
+        print(f"{'':<13} paradigms: {', '.join(cls.paradigms)}" + (f"; options: {', '.join(options)}" if options else ""))
     return 0
 
 
@@ -100,6 +112,7 @@ def _names(text: str | None, default: str) -> list[str]:
 def _sweep(args) -> int:
     from .config import load_config
     from .reports import build_report
+    from .methods import METHODS
     from .sweep import SweepGrid, aggregate, read_sweep, run_sweep, summary_table
     from .tasks import TASKS
 
@@ -111,7 +124,8 @@ def _sweep(args) -> int:
              "threads": args.threads, "data.data_dir": args.data_dir, "via": args.via}
     grid = SweepGrid(tasks=list(TASKS) if args.tasks == "all" else _names(args.tasks, "toxicity"),
                      gaps=_names(args.gaps, "large"), paradigms=_names(args.paradigms, "classify"),
-                     losses=_names(args.losses, "xent"), seeds=seeds, conflicts=_names(args.conflicts, "none"))
+                     losses=_names(args.losses, "xent"), seeds=seeds, conflicts=_names(args.conflicts, "none"),
+                     methods=list(METHODS) if args.methods == "all" else _names(args.methods, "naive"))
 
     def base_config(task: str, paradigm: str):
         # Built per cell so that each gets its own per-task and per-paradigm defaults.
@@ -175,8 +189,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--conflict", help="none (default) | implicit | explicit: train the student (pair tasks; "
                                         "classify, reward, dpo) with a conflicting objective too, beside the "
                                         "no-conflict baseline")
+    run.add_argument("--method", help="the W2S method: how the weak labels become the student's training set "
+                                      "(default: naive; list: w2s-eval methods; options: --set method_options.K=V)")
     run.add_argument("--via", metavar="M1[,M2...]", help="bootstrap through intermediate models, weakest first: "
-                                                          "W labels for M1, M1 for M2, ..., the last for the student")
+                                                          "W labels for M1, M1 for M2, ..., the last for the student "
+                                                          "(method bootstrap)")
     run.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
     run.add_argument("--data", help="your own data: a CSV / JSONL / Parquet file or a hub dataset id")
     run.add_argument("--text-field", help="column of --data holding the input text (default: text)")
@@ -194,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress messages")
     run.set_defaults(func=_run)
 
+    methods = sub.add_parser("methods", help="list the W2S methods with their paradigms and options")
+    methods.set_defaults(func=_methods)
+
     tasks = sub.add_parser("tasks", help="list the tasks with sizes and sources")
     tasks.add_argument("--data-dir")
     tasks.add_argument("--splits", action="store_true", help="also show split sizes")
@@ -204,10 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("name", nargs="?")
     models.set_defaults(func=_models)
 
-    sweep = sub.add_parser("sweep", help="a grid of runs (tasks x gaps x paradigms x losses x seeds), resumable")
+    sweep = sub.add_parser("sweep", help="a grid of runs (tasks x gaps x paradigms x losses x methods x conflicts x seeds), resumable")
     for flag, text in (("--tasks", "comma list or 'all' (default: toxicity)"), ("--gaps", "comma list (default: large)"),
                        ("--paradigms", "comma list (default: classify)"), ("--losses", "comma list (default: xent)"),
                        ("--conflicts", "comma list of none | implicit | explicit (pair tasks) (default: none)"),
+                       ("--methods", "comma list of W2S methods, or 'all' (default: naive; see w2s-eval methods)"),
                        ("--profile", None), ("--weak", None), ("--strong", None),
                        ("--via", "intermediate models for bootstrapping, in every cell"), ("--data-dir", None), ("--config", None)):
         sweep.add_argument(flag, help=text)

@@ -107,7 +107,12 @@ class RunConfig:
     # conflict.py. conflict_amount: conflicting pairs per student pair.
     conflict: str = "none"
     conflict_amount: float = 1.0
-    # Bootstrapping: intermediate models between weak and strong, weakest first (W → via… → S).
+    # The W2S method (methods/): how the weak supervision becomes the student's training set, and
+    # its options (the fields of that method's config class), e.g. {share: 0.3} for confident.
+    method: str = "naive"
+    method_options: dict[str, typing.Any] = field(default_factory=dict)
+    # Bootstrapping (method bootstrap, chosen by setting these): intermediate models between weak
+    # and strong, weakest first (W → via… → S).
     via: list[str] = field(default_factory=list)
     threads: int | None = None  # torch CPU threads; None: all cores
     data: DataConfig = field(default_factory=DataConfig)
@@ -127,6 +132,8 @@ class RunConfig:
 
 
 def _check_value(value, hint, where: str):
+    if hint is typing.Any:  # a plug-in's options: its own config class checks them
+        return value
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(hint)

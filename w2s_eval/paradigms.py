@@ -32,11 +32,13 @@ class Paradigm:
     # Bumped when the paradigm's training or scoring changes results, so cached steps of the old
     # code are not reused (2 for sft: soft targets, length-normalised calibrated scoring).
     version: int = 1
+    # Its trainers take per-example loss weights (methods such as reliability's reweight need them).
+    example_weights: bool = False
 
 
 PARADIGMS = {p.name: p for p in (
     Paradigm("classify", TransformerClassifier, "sequence classifier + W2S loss (HF Trainer)",
-             losses=("xent", "logconf", "product")),
+             losses=("xent", "logconf", "product"), example_weights=True),
     Paradigm("sft", SFTModel, "answer word by a causal LM (TRL SFTTrainer)", causal_lm=True, version=2),
     Paradigm("reward", RewardModel, "scalar reward model, soft-label BCE on margins (TRL RewardTrainer)",
              needs_pairs=True, causal_lm=True),
@@ -74,6 +76,14 @@ def new_model(model: ResolvedModel, paradigm: Paradigm, train_cfg, seed: int, ta
     if hasattr(built, "configure"):
         built.configure(task)
     return built
+
+
+def linear_model_version(model: ResolvedModel, train_cfg) -> list:
+    """The feature version of the bag-of-words model and the probe, for the cache keys of the steps
+    that fit one (so a change of their features retrains them)."""
+    from .trainers.bow import FEATURES_VERSION
+
+    return [f"linear-features-v{FEATURES_VERSION}"] if model.kind == "builtin" or train_cfg.finetune == "probe" else []
 
 
 def load_trained(folder: Path):

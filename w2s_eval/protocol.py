@@ -38,10 +38,11 @@ from .deception import BASELINE, write_deception
 from .errors import UserError, unknown_name
 from .eval.metrics import bootstrap_pgr, model_metrics
 from .models.resolve import ResolvedModel, resolve_model
-from .splits import SPLITS, assign_splits, balance, holdout_groups, unit_hash
+from .methods import MethodContext, TrainingSet, make_method
+from .splits import SPLITS, assign_splits, balance, holdout_groups
 from .store import (RunLog, StepCache, atomic_write_json, atomic_write_parquet, atomic_write_yaml,
                     content_hash)
-from .paradigms import Paradigm, check_supported, get_paradigm, load_trained, new_model
+from .paradigms import Paradigm, check_supported, get_paradigm, linear_model_version, load_trained, new_model
 from .tasks import TASKS, get_task
 from .tasks.base import Task
 from .tasks.custom import custom_task
@@ -51,7 +52,6 @@ from .trainers.losses import make_loss
 
 PROFILES = ("auto", "cpu", "gpu")
 MODEL_ROLES = ("weak", "student", "ceiling")
-N_FOLDS = 2  # cross-fitting of an intermediate model's labels
 WEAK_SELECT_SHARE = 0.2  # share of A (by group) on which the weak model chooses its epoch or C
 
 
@@ -88,6 +88,7 @@ def resolve_task(cfg: RunConfig) -> Task:
 
 def validate(cfg: RunConfig):
     get_paradigm(cfg.paradigm)
+    make_method(cfg.method, cfg.method_options)  # an unknown method or option fails before any training
     conflicts.check_conflict(cfg.conflict, cfg.paradigm, cfg.conflict_amount)
     make_loss(**dataclasses.asdict(cfg.loss))  # an unknown name or a bad parameter fails before any training
     for name, value in dataclasses.asdict(cfg.student).items():
@@ -144,8 +145,26 @@ def resolve_config(cfg: RunConfig) -> tuple[RunConfig, Task]:
     check_supported(paradigm, task, cfg.loss.name, [n for n, t in TASKS.items() if t.pairwise])
     weak_ref, strong_ref, via = gap_models(cfg.gap, cfg.profile, task.name, paradigm)
     cfg.weak_model, cfg.strong_model = cfg.weak_model or weak_ref, cfg.strong_model or strong_ref
-    cfg.via = cfg.via or via
+    # Intermediate models are the bootstrap method's: --via (or a gap's via rungs) selects it.
+    if cfg.via and cfg.method not in ("naive", "bootstrap"):
+        raise UserError(f"--via bootstraps through intermediate models, which is method 'bootstrap'; it cannot be "
+                        f"combined with method {cfg.method!r}")
+    if cfg.method in ("naive", "bootstrap"):
+        cfg.via = cfg.via or via
+        cfg.method = "bootstrap" if cfg.via else cfg.method
+    if cfg.method == "bootstrap" and not cfg.via:
+        raise UserError(f"method bootstrap needs intermediate models: --via M1,M2, or a gap with via rungs "
+                        f"(gap {cfg.gap!r} has none; --gap bootstrap has)")
+    check_method(make_method(cfg.method, cfg.method_options), paradigm)
     return cfg, task
+
+
+def check_method(method, paradigm: Paradigm):
+    if paradigm.name not in method.paradigms:
+        raise UserError(f"method {method.name!r} supports paradigms {', '.join(method.paradigms)}, not {paradigm.name!r}")
+    if method.weighted() and not paradigm.example_weights:
+        raise UserError(f"method {method.name!r} weighs examples, and paradigm {paradigm.name!r}'s trainer takes no "
+                        f"per-example weights (classify does)")
 
 
 def run_id_of(cfg: RunConfig) -> str:
@@ -163,6 +182,10 @@ def run_id_of(cfg: RunConfig) -> str:
         del identity["via"]
     else:
         extras += "-via-" + "-".join(Path(m).name for m in c.via)
+    if c.method in ("naive", "bootstrap") and not c.method_options:  # bootstrap: named by its via models
+        del identity["method"], identity["method_options"]
+    else:
+        extras += f"-{c.method}"
     return f"{task}-{c.gap}-{c.paradigm}-{c.loss.name}{extras}-s{c.seed}-{content_hash(identity)[:6]}"
 
 
@@ -194,31 +217,36 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path = "runs", quiet: bool = F
     atomic_write_yaml(run_dir / "config.yaml", cfg.to_dict())
     split_info = balance(p.data)
     log("start", f"run {p.run_id}: task {p.task.name} ({p.source}), weak {cfg.weak_model} -> strong "
-        f"{cfg.strong_model}, profile {cfg.profile}", splits=split_info, source=p.source)
+        f"{cfg.strong_model}, method {cfg.method}, profile {cfg.profile}", splits=split_info, source=p.source)
     log("splits", "splits: " + ", ".join(f"{k} {v['n']} ({v['positive']:.0%} positive)" for k, v in split_info.items()))
     A, B, val, test = (p.split(s) for s in SPLITS)
+    split_keys = {name: fingerprint(part) for name, part in zip(SPLITS, (A, B, val, test))}
     started = time.time()
-
     paradigm = get_paradigm(cfg.paradigm)
     weak_paradigm = get_paradigm(paradigm.weak_paradigm or paradigm.name)
+    method = make_method(cfg.method, cfg.method_options)
 
-    def train_and_predict(model: ResolvedModel, how: Paradigm, train_cfg, train, labels, select, select_labels,
-                          loss=None):
-        """The work of a step that trains ``model`` on (train, labels), choosing its epoch / C on
-        (select, select_labels), and predicts test."""
+    def train(step: str, key: str, model: ResolvedModel, how: Paradigm, train_cfg, frame, targets,
+              select, select_targets, loss=None, weights=None, predict_on: dict | None = None) -> Path:
+        """A cached step that trains ``model`` on (frame, targets), choosing its epoch / C on
+        (select, select_targets), and predicts test (and each frame of ``predict_on``)."""
         def work(folder: Path) -> dict:
             trained = new_model(model, how, train_cfg, cfg.seed, p.task)
-            trained.fit(train, labels, select, select_labels, loss=loss, work_dir=folder / "trainer")
+            extra = {"weights": weights} if weights is not None else {}
+            trained.fit(frame, targets, select, select_targets, loss=loss, work_dir=folder / "trainer", **extra)
             trained.save(folder / "model")
-            probs = trained.predict_proba(test)
-            atomic_write_parquet(folder / "test.parquet", pd.DataFrame({"id": test["id"], "prob": probs}))
+            atomic_write_parquet(folder / "test.parquet", pd.DataFrame({"id": test["id"], "prob": trained.predict_proba(test)}))
+            for name, other in (predict_on or {}).items():
+                atomic_write_parquet(folder / f"predictions-{name}.parquet",
+                                     pd.DataFrame({"id": other["id"], "prob": trained.predict_proba(other)}))
             if hasattr(trained, "generate"):  # generative models: show behaviour, not only numbers
                 prompts = sample_prompts(test, how, p.task)
                 atomic_write_json(folder / "generations.json", [
                     {"id": i, "prompt": q, "output": o} for i, q, o in zip(test["id"][: len(prompts)], prompts, trained.generate(prompts))])
-            return {"model": model.ref, "paradigm": how.name, "n_train": len(train), "history": trained.history}
-        return work
+            return {"model": model.ref, "paradigm": how.name, "n_train": len(frame), "history": trained.history}
+        return cache.run(step, key, work, log)
 
+    # -- 1. weak: W trained on A, choosing its epoch (or C) on a held-out fifth of A -----------
     weak_train = cfg.weak_train if p.weak.kind != "builtin" else None
     # Keys name the paradigm only when it is not classify, so classify caches stay valid.
     weak_how = [weak_paradigm.name] if weak_train and weak_paradigm.name != "classify" else []
@@ -230,79 +258,78 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path = "runs", quiet: bool = F
     # val: val's ground truth is held out from the supervisor side like test's (tests/test_leaks.py).
     A_fit, A_select = holdout_groups(A, cfg.seed, WEAK_SELECT_SHARE)
     weak_key = content_hash(["weak", p.weak.fingerprint, *weak_how, weak_train and dataclasses.asdict(weak_train),
-                             fingerprint(A), fingerprint(test), cfg.seed, "select-on-A", WEAK_SELECT_SHARE])
-    weak_dir = cache.run("weak", weak_key, train_and_predict(
-        p.weak, weak_paradigm, cfg.weak_train, A_fit, A_fit["label"].to_numpy(float), A_select,
-        A_select["label"].to_numpy(float)), log)
+                             split_keys["A"], split_keys["test"], cfg.seed, "select-on-A", WEAK_SELECT_SHARE])
+    weak_dir = train("weak", weak_key, p.weak, weak_paradigm, cfg.weak_train, A_fit, A_fit["label"].to_numpy(float),
+                     A_select, A_select["label"].to_numpy(float))
 
-    label_key = content_hash(["label", weak_key, fingerprint(B), fingerprint(val)])
+    # -- 2. label: W's soft labels of B and val -------------------------------------------------
+    label_key = content_hash(["label", weak_key, split_keys["B"], split_keys["val"]])
 
     def label(folder: Path) -> dict:
         weak = load_trained(weak_dir / "model")
         both = pd.concat([B, val], ignore_index=True)
-        probs = weak.predict_proba(both)
-        atomic_write_parquet(folder / "labels.parquet", pd.DataFrame({"id": both["id"], "split": both["split"], "prob": probs}))
-        # The label step sees no ground truth of B; the weak labels' accuracy goes in metrics.json.
+        atomic_write_parquet(folder / "labels.parquet", pd.DataFrame({"id": both["id"], "split": both["split"],
+                                                                      "prob": weak.predict_proba(both)}))
         return {"n_labelled": len(both)}
 
-    label_dir = cache.run("label", label_key, label, log)
+    labels = pd.read_parquet(cache.run("label", label_key, label, log) / "labels.parquet").set_index("id")["prob"]
+    weak_B, weak_val = labels.loc[B["id"]].to_numpy(), labels.loc[val["id"]].to_numpy()
 
-    def read_labels(folder: Path) -> tuple[np.ndarray, np.ndarray]:
-        labels = pd.read_parquet(folder / "labels.parquet").set_index("id")["prob"]
-        return labels.loc[B["id"]].to_numpy(), labels.loc[val["id"]].to_numpy()
+    # -- 3. method: the weak supervision becomes the student's training set ---------------------
+    # The method sees A with ground truth and B, val, test without (tests/test_leaks.py).
+    unlabelled = {name: part.drop(columns="label") for name, part in (("B", B), ("val", val), ("test", test))}
+    ctx = MethodContext(cfg=cfg, task=p.task, paradigm=paradigm, weak_paradigm=weak_paradigm, weak=p.weak,
+                        strong=p.strong, via=p.via, A_fit=A_fit, A_select=A_select, **unlabelled,
+                        weak_dir=weak_dir, weak_key=weak_key, label_key=label_key, weak_B=weak_B, weak_val=weak_val,
+                        split_keys=split_keys, train=train, run_step=lambda step, key, work: cache.run(step, key, work, log),
+                        features=lambda frame: strong_features(p.strong, cfg.strong_train, frame), log=log)
+    if cfg.method != "naive":
+        log("method", f"method {cfg.method}: building the student's training set")
+    training = method.training_set(ctx)
 
-    weak_B, weak_val = read_labels(label_dir)
-
-    # -- bootstrapping chain: each intermediate relabels B and val, cross-fitted ---------------
-    truth_B = B["label"].to_numpy() == 1  # for the label accuracies in metrics.json only
-    chain_key, chain_B, chain_val, via_dirs, chain_label_acc = label_key, weak_B, weak_val, [], []
-    # Intermediates train as strong_train: each sees only half of B.
-    for model in p.via:
-        via_key = content_hash(["via", model.fingerprint, paradigm.name, *linear_model_version(model, cfg.strong_train),
-                                dataclasses.asdict(cfg.strong_train), fingerprint(B), fingerprint(val), fingerprint(test), chain_key, cfg.seed])
-        via_dirs.append(cache.run("via", via_key, relabel_cross_fitted(
-            model, paradigm, cfg.strong_train, cfg.seed, p.task, B, val, test, chain_B, chain_val), log))
-        chain_key = via_key
-        chain_B, chain_val = read_labels(via_dirs[-1])
-        chain_label_acc.append(float(((chain_B > 0.5) == truth_B).mean()))
-
+    # -- 4. student: S trained on the method's training set (plus any conflicting pairs) --------
     student_train = cfg.student.apply(cfg.strong_train)
     strong_how = [paradigm.name] if paradigm.name != "classify" else []
     strong_how += [f"{paradigm.name}-v{paradigm.version}"] if paradigm.version > 1 else []
     strong_how += linear_model_version(p.strong, cfg.strong_train)
-    strong_common = [p.strong.fingerprint, *strong_how, dataclasses.asdict(cfg.strong_train), fingerprint(B),
-                     fingerprint(val), fingerprint(test), cfg.seed]
+    strong_common = [p.strong.fingerprint, *strong_how, dataclasses.asdict(cfg.strong_train), split_keys["B"],
+                     split_keys["val"], split_keys["test"], cfg.seed]
     loss = make_loss(**dataclasses.asdict(cfg.loss))
+    with_truth = B.set_index("id", drop=False)
 
-    def student(labels_key: str, labels_B, labels_val, conflict: str) -> tuple[str, Path]:
-        train, train_labels = conflicts.student_training_set(conflict, cfg.conflict_amount, B, labels_B,
-                                                            p.outside, cfg.seed)
-        key_parts = ["student", *strong_common, labels_key, cfg.loss.name, dataclasses.asdict(loss)]
+    def student(ts: TrainingSet, conflict: str) -> tuple[str, Path]:
+        # The method's rows with their ground truth back: only the conflict's key reads it (as before).
+        rows = with_truth.loc[ts.frame["id"]].reset_index(drop=True)
+        frame, targets = conflicts.student_training_set(conflict, cfg.conflict_amount, rows, ts.targets, p.outside, cfg.seed)
+        weights = None if ts.weights is None else np.concatenate([ts.weights, np.ones(len(frame) - len(rows))])
+        key_parts = ["student", *strong_common, ts.key, cfg.loss.name, dataclasses.asdict(loss)]
         if getattr(loss, "version", 1) > 1:  # a loss whose code changed does not reuse its old results
             key_parts.append(f"loss-v{loss.version}")
         if student_train != cfg.strong_train:  # a student trained as its ceiling keeps its old key
             key_parts += ["student_train", dataclasses.asdict(student_train)]
         if conflict != "none":  # the no-conflict key stays what it always was
-            key_parts += ["conflict", conflict, fingerprint(train), content_hash(train_labels.tolist())]
+            key_parts += ["conflict", conflict, fingerprint(frame), content_hash(targets.tolist())]
         key = content_hash(key_parts)
-        return key, cache.run("student", key, train_and_predict(
-            p.strong, paradigm, student_train, train, train_labels, val, labels_val, loss=loss), log)
+        return key, train("student", key, p.strong, paradigm, student_train, frame, targets, val, ts.val_targets,
+                          loss=loss, weights=weights)
 
-    student_key, student_dir = student(chain_key, chain_B, chain_val, cfg.conflict)
+    student_key, student_dir = student(training, cfg.conflict)
+    # The reference student beside a method's or a conflict's: the naive one, without conflict.
     baseline = None
-    baseline_kind = ", ".join(k for k, on in (("direct", bool(p.via)), ("no conflict", cfg.conflict != "none")) if on)
+    baseline_kind = ", ".join(k for k, on in ((method.baseline_name, cfg.method != "naive"),
+                                              ("no conflict", cfg.conflict != "none")) if on)
     if baseline_kind:
         log("baseline", f"baseline: the plain student on the weak labels ({baseline_kind})")
-        baseline = student(label_key, weak_B, weak_val, "none")
+        baseline = student(method.naive_set(ctx), "none")
 
+    # -- 5. ceiling: S trained on B's ground truth ----------------------------------------------
     ceiling_key = content_hash(["ceiling", *strong_common])
-    ceiling_dir = cache.run("ceiling", ceiling_key, train_and_predict(
-        p.strong, paradigm, cfg.strong_train, B, B["label"].to_numpy(float), val, val["label"].to_numpy(float)), log)
+    ceiling_dir = train("ceiling", ceiling_key, p.strong, paradigm, cfg.strong_train, B, B["label"].to_numpy(float),
+                        val, val["label"].to_numpy(float))
 
-    # -- evaluate ---------------------------------------------------------------------------
+    # -- 6. evaluate ------------------------------------------------------------------------------
     predictions = test[["id", "label"]].copy()
-    columns = dict(zip(MODEL_ROLES, (weak_dir, student_dir, ceiling_dir)))
-    columns |= {f"via:{model.ref}": folder for model, folder in zip(p.via, via_dirs)}
+    columns = dict(zip(MODEL_ROLES, (weak_dir, student_dir, ceiling_dir))) | training.models
     if baseline:
         columns[BASELINE] = baseline[1]
     for column, folder in columns.items():
@@ -313,63 +340,53 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path = "runs", quiet: bool = F
                    if (folder / "generations.json").exists()}
     if generations:
         atomic_write_json(run_dir / "generations.json", generations)
+    truth_B = B["label"].to_numpy() == 1  # the label accuracies in metrics.json only
     metrics = compute_metrics(predictions, cfg)
     metrics.update(task=p.task.name, source=p.source, paradigm=cfg.paradigm, loss=cfg.loss.name,
+                   method=cfg.method, method_options=dict(cfg.method_options),
                    conflict=cfg.conflict, via=list(cfg.via),
                    models={"weak": cfg.weak_model, "strong": cfg.strong_model}, splits=split_info,
                    steps={"weak": weak_key, "label": label_key, "student": student_key, "ceiling": ceiling_key},
                    weak_label_acc_B=float(((weak_B > 0.5) == truth_B).mean()),
                    seconds=round(time.time() - started, 1))
+    metrics["method_info"] = training_set_summary(training, truth_B, B)
     if p.via:
         metrics["chain"] = [
             {"model": model.ref, "acc": model_metrics(predictions["label"].to_numpy(), predictions[f"via:{model.ref}"].to_numpy())["acc"],
-             "label_acc_B": label_acc} for model, label_acc in zip(p.via, chain_label_acc)]
+             "label_acc_B": label_accuracy(training.models[f"via:{model.ref}"], B)} for model in p.via]
     if baseline:
         metrics["steps"]["baseline"] = baseline[0]
         plain = compute_metrics(predictions, cfg, student_col=BASELINE)
         metrics["baseline"] = {"student": plain["student"], "pgr": plain["pgr"], "kind": baseline_kind}
     atomic_write_json(run_dir / "metrics.json", metrics)
+    # -- 7. analyses --------------------------------------------------------------------------------
     write_deception(run_dir)  # the 2x2x2 table and deception numbers, into metrics.json too
     log("done", metrics={k: metrics[k] for k in ("weak", "student", "ceiling", "gap", "pgr")})
     return run_dir
 
 
-def relabel_cross_fitted(model: ResolvedModel, how: Paradigm, train_cfg, seed: int, task: Task,
-                         B: pd.DataFrame, val: pd.DataFrame, test: pd.DataFrame, labels_B, labels_val):
-    """The work of a ``via`` step: ``model`` trained on each half of B (with the previous labels)
-    labels the other half; val and test get the mean of the fold models' predictions."""
-    def work(folder: Path) -> dict:
-        fold = B["group"].map(lambda g: int(unit_hash("fold", seed, g) * N_FOLDS)).to_numpy()
-        out_B, out_val, out_test, histories = np.empty(len(B)), np.zeros(len(val)), np.zeros(len(test)), []
-        cross_fit = []
-        for k in range(N_FOLDS):
-            train, held = fold != k, fold == k
-            if train.sum() == 0 or held.sum() == 0:
-                raise UserError(f"bootstrapping through {model.ref}: split B ({len(B)} examples) is too small "
-                                f"to cross-fit in {N_FOLDS} halves")
-            train_part, held_part = B[train].reset_index(drop=True), B[held].reset_index(drop=True)
-            trained = new_model(model, how, train_cfg, seed, task)
-            trained.fit(train_part, np.asarray(labels_B)[train], val, labels_val, work_dir=folder / f"trainer-{k}")
-            out_B[held] = trained.predict_proba(held_part)
-            out_val += trained.predict_proba(val) / N_FOLDS
-            out_test += trained.predict_proba(test) / N_FOLDS
-            histories.append(trained.history)
-            # The ids fold model k was fit on and those it labelled, as passed to it: a reader (and
-            # tests/test_leaks.py) can check that no model labels an example it was trained on.
-            cross_fit.append({"trained_on": train_part["id"].tolist(), "labelled": held_part["id"].tolist()})
-        atomic_write_parquet(folder / "labels.parquet", pd.concat([
-            pd.DataFrame({"id": B["id"], "split": "B", "prob": out_B}),
-            pd.DataFrame({"id": val["id"], "split": "val", "prob": out_val})], ignore_index=True))
-        atomic_write_parquet(folder / "test.parquet", pd.DataFrame({"id": test["id"], "prob": out_test}))
-        return {"model": model.ref, "paradigm": how.name, "folds": N_FOLDS, "history": histories, "cross_fit": cross_fit}
-    return work
+def label_accuracy(folder: Path, B: pd.DataFrame) -> float:
+    """Accuracy on B's ground truth of the labels a step wrote (labels.parquet), for metrics.json."""
+    labels = pd.read_parquet(folder / "labels.parquet").set_index("id")["prob"].loc[B["id"]].to_numpy()
+    return float(((labels > 0.5) == (B["label"].to_numpy() == 1)).mean())
 
 
-def linear_model_version(model: ResolvedModel, train_cfg) -> list:
-    """The feature version of the bag-of-words model and the probe, for the steps that fit one."""
-    from .trainers.bow import FEATURES_VERSION
+def training_set_summary(training: TrainingSet, truth_B: np.ndarray, B: pd.DataFrame) -> dict:
+    """What the method did, and how right its targets are on B's ground truth (read only here,
+    after the student has trained: the method never saw it)."""
+    truth = pd.Series(truth_B, index=B["id"]).loc[training.frame["id"]].to_numpy()
+    out = dict(training.info)
+    out.update(n_train=int(len(training.frame)), target_acc=float(((np.asarray(training.targets) > 0.5) == truth).mean()),
+               weighted=training.weights is not None)
+    return out
 
-    return [f"linear-features-v{FEATURES_VERSION}"] if model.kind == "builtin" or train_cfg.finetune == "probe" else []
+
+def strong_features(strong: ResolvedModel, train_cfg, frame: pd.DataFrame) -> np.ndarray:
+    """The strong model's frozen features of each row (the probe's: mean-pooled hidden states, for
+    pairs φ(A) − φ(B)), computed once per text and model and cached on disk."""
+    from .trainers.bow import ProbeClassifier
+
+    return ProbeClassifier(strong.location, train_cfg.max_length, 0, train_cfg.pair_context).features(frame)
 
 
 N_GENERATIONS = 4

@@ -1,8 +1,8 @@
-"""A sweep: one run per cell of a grid (task × gap × paradigm × loss × conflict × seed), one after
-another, resumable.
+"""A sweep: one run per cell of a grid (task × gap × paradigm × loss × method × conflict × seed),
+one after another, resumable.
 
 Each cell is an ordinary run (``protocol.run_experiment``) whose config is the base config with
-the cell's task, gap, paradigm, loss and seed set; its run folder lands in ``runs_dir`` (by
+the cell's task, gap, paradigm, loss, method, conflict and seed set; its run folder lands in ``runs_dir`` (by
 default the sweep folder itself, so weak models, labels and ceilings are shared through one step
 cache). A cell whose run folder already has ``metrics.json`` is never rerun, so running the same
 sweep again after a kill finishes only the unfinished cells.
@@ -39,23 +39,39 @@ from . import protocol
 from .config import RunConfig, packaged_yaml
 from .conflict import check_conflict, check_conflict_task
 from .deception import BASELINE, DECEPTION, IMITATION, NUMBERS, deception_table, imitation_table, write_deception
-from .eval.metrics import RUN_TABLE_MODELS, accuracy_statistic, bootstrap, gap_statistic, pgr_from_tables
+from .eval.metrics import (RUN_TABLE_MODELS, accuracy_gain_statistic, accuracy_statistic, bootstrap, gap_statistic,
+                           paired_table, pgr_from_tables, pgr_gain_statistic)
 from .errors import UserError, unknown_name
 from .store import RunLog, atomic_write_json, atomic_write_parquet
 
-CELL_KEYS = ("task", "gap", "paradigm", "loss", "conflict", "seed")
+# The experiment's dimensions, declared once: grid axes, sweep rows, pooling and report filters follow.
+CELL_KEYS = ("task", "gap", "paradigm", "loss", "method", "conflict", "seed")
 CONDITION_KEYS = CELL_KEYS[:-1]  # a condition is a cell without its seed
+CONDITION_AXES = CONDITION_KEYS[2:]  # what tells conditions apart within one task and gap
+AXIS_DEFAULTS = {"method": "naive"}  # for rows of sweeps made before an axis existed
+
+
+def select(frame: pd.DataFrame, task: str, gap: str, condition: tuple) -> pd.DataFrame:
+    """The rows of ``frame`` (sweep rows or pooled rows) of one task, gap and condition
+    (a tuple over ``CONDITION_AXES``)."""
+    mask = (frame["task"] == task) & (frame["gap"] == gap)
+    for key, value in zip(CONDITION_AXES, condition):
+        mask &= frame[key] == value
+    return frame[mask]
 STATUSES = ("pending", "running", "done", "failed", "interrupted")
 ACC_METRICS = ("weak_acc", "student_acc", "ceiling_acc", "acc_gap", "pgr")
 # The plain student beside a bootstrapped or conflict student (deception.BASELINE), where a run has one.
 BASELINE_METRICS = ("baseline_student_acc", "baseline_pgr", "baseline_acc_WkSk", "baseline_acc_WuSk",
                     "baseline_imitation_gap", "baseline_imitation_share")
-METRICS = ACC_METRICS + tuple(NUMBERS) + BASELINE_METRICS
+# A method's (or conflict's) student against the run's naive student, paired (eval.metrics).
+GAIN_METRICS = ("pgr_gain", "acc_gain")
+METRICS = ACC_METRICS + tuple(NUMBERS) + BASELINE_METRICS + GAIN_METRICS
 # Where a metric can lie; t-intervals are clipped to it (PGR is unbounded).
 BOUNDS = {"weak_acc": (0, 1), "student_acc": (0, 1), "ceiling_acc": (0, 1), "acc_gap": (-1, 1),
           "acc_WkSk": (0, 1), "acc_WuSk": (0, 1), "imitation_gap": (-1, 1), "imitation_share": (0, 1),
           "error_WuSk": (0, 1)}
 BOUNDS |= {f"baseline_{k}": BOUNDS[k] for k in ("student_acc", "acc_WkSk", "acc_WuSk", "imitation_gap", "imitation_share")}
+BOUNDS["acc_gain"] = (-1, 1)
 
 # A base config, or a function task -> config (so each task gets its own per-task defaults:
 # e.g. ``lambda task: load_config(file, sets, flags | {"task": task})``).
@@ -72,16 +88,19 @@ class SweepGrid:
     losses: list[str] = field(default_factory=lambda: ["xent"])
     seeds: list[int] = field(default_factory=lambda: [0])
     conflicts: list[str] = field(default_factory=lambda: ["none"])
+    methods: list[str] = field(default_factory=lambda: ["naive"])
+
+    AXES = {"task": "tasks", "gap": "gaps", "paradigm": "paradigms", "loss": "losses", "method": "methods",
+            "conflict": "conflicts", "seed": "seeds"}  # cell key -> grid field, in CELL_KEYS order
 
     def cells(self) -> list[dict]:
         """Every cell, seeds innermost, in the order the axes list them (duplicates dropped)."""
-        axes = [list(dict.fromkeys(getattr(self, name))) for name in
-                ("tasks", "gaps", "paradigms", "losses", "conflicts", "seeds")]
+        axes = [list(dict.fromkeys(getattr(self, self.AXES[key]))) for key in CELL_KEYS]
         return [dict(zip(CELL_KEYS, values)) for values in itertools.product(*axes)]
 
     def validate(self, profile: str, custom_data: bool = False):
         """UserError naming the axis and the valid values, before any run starts."""
-        for name in ("tasks", "gaps", "paradigms", "losses", "seeds", "conflicts"):
+        for name in self.AXES.values():
             values = getattr(self, name)
             if isinstance(values, (str, int)) or not list(values):
                 raise UserError(f"sweep grid: {name} must be a non-empty list, got {values!r}")
@@ -122,16 +141,20 @@ class SweepGrid:
         for loss in self.losses:
             if loss not in LOSSES:
                 raise unknown_name("loss", loss, LOSSES)
+        from .methods import METHODS
+
+        for method in self.methods:
+            METHODS.get(method)
         for seed in self.seeds:
             if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
                 raise UserError(f"sweep grid: seeds must be integers, got {seed!r}")
 
 
 def cell_config(base_config: BaseConfig, cell: dict) -> RunConfig:
-    """The base config (a copy) with the cell's task, gap, paradigm, loss, conflict and seed."""
+    """The base config (a copy) with the cell's task, gap, paradigm, loss, method, conflict and seed."""
     cfg = copy.deepcopy(base_config(cell["task"], cell["paradigm"]) if callable(base_config) else base_config)
     cfg.task, cfg.gap, cfg.paradigm, cfg.seed = cell["task"], cell["gap"], cell["paradigm"], int(cell["seed"])
-    cfg.loss.name, cfg.conflict = cell["loss"], cell["conflict"]
+    cfg.loss.name, cfg.conflict, cfg.method = cell["loss"], cell["conflict"], cell["method"]
     return cfg
 
 
@@ -195,6 +218,11 @@ def run_summary(run_dir: Path) -> dict:
         for key in ("acc_WkSk", "acc_WuSk", "imitation_gap", "imitation_share"):
             row.update({f"baseline_{key}": other[key]["value"], f"baseline_{key}_ci_low": other[key]["ci_low"],
                         f"baseline_{key}_ci_high": other[key]["ci_high"]})
+        paired = paired_table(predictions["label"], *(predictions[c] for c in ("weak", "ceiling", BASELINE, "student")))
+        row["paired_table"] = json.dumps(paired.tolist())
+        for key, statistic in GAIN_STATISTICS.items():
+            gain = bootstrap(paired, statistic, **settings)
+            row.update({key: gain.value, **_interval_columns(key, gain)})
     if metrics.get("via"):
         row["via"] = ",".join(metrics["via"])
     regions = deception["regions"]
@@ -296,7 +324,11 @@ def read_sweep(sweep_dir: str | Path) -> pd.DataFrame:
     path = Path(sweep_dir) / "sweep.parquet"
     if not path.exists():
         raise UserError(f"{sweep_dir}: no sweep.parquet; is this a sweep folder?")
-    return pd.read_parquet(path)
+    frame = pd.read_parquet(path)
+    for key, default in AXIS_DEFAULTS.items():
+        if key not in frame:
+            frame[key] = default
+    return frame
 
 
 # -- pooling seeds ---------------------------------------------------------------------------------
@@ -306,6 +338,7 @@ RUN_TABLE_STATISTICS = {"weak_acc": accuracy_statistic("weak"), "ceiling_acc": a
                         "student_acc": accuracy_statistic("student"), "acc_gap": gap_statistic,
                         **{key: number.statistic for key, number in IMITATION.items()}}
 DECEPTION_TABLE_STATISTICS = {key: number.statistic for key, number in DECEPTION.items()}
+GAIN_STATISTICS = {"pgr_gain": pgr_gain_statistic, "acc_gain": accuracy_gain_statistic}
 
 
 def _tables(group: pd.DataFrame, column: str) -> np.ndarray | None:
@@ -317,7 +350,7 @@ def _tables(group: pd.DataFrame, column: str) -> np.ndarray | None:
 
 def aggregate(sweep_df: pd.DataFrame, level: float = 0.95, metrics: tuple[str, ...] = METRICS, *,
               n_boot: int = 1000, min_gap: float = 0.05, seed: int = 0) -> pd.DataFrame:
-    """Pooled value and interval over seeds of each condition (task, gap, paradigm, loss, conflict).
+    """Pooled value and interval over seeds of each condition (``CONDITION_KEYS``).
 
     One row per (condition, metric): ``n_seeds`` (finished runs), ``n`` (seeds that enter the
     pooled number), ``mean`` (the pooled value), ``sd`` (of the per-seed values), ``ci_low`` /
@@ -341,12 +374,15 @@ def aggregate(sweep_df: pd.DataFrame, level: float = 0.95, metrics: tuple[str, .
     for condition, group in done.groupby(keys, sort=False, dropna=False):
         condition = dict(zip(keys, condition if isinstance(condition, tuple) else (condition,)))
         run_tables, deception_tables = _tables(group, "run_table"), _tables(group, "deception_table")
+        paired_tables = _tables(group, "paired_table")
         for metric in metrics:
             tables, statistic = None, None
             if metric in RUN_TABLE_STATISTICS or metric == "pgr":
                 tables, statistic = run_tables, RUN_TABLE_STATISTICS.get(metric)
             elif metric in DECEPTION_TABLE_STATISTICS:
                 tables, statistic = deception_tables, DECEPTION_TABLE_STATISTICS[metric]
+            elif metric in GAIN_STATISTICS:
+                tables, statistic = paired_tables, GAIN_STATISTICS[metric]
             if metric not in group and tables is None:
                 continue
             values = (pd.to_numeric(group[metric], errors="coerce").dropna().to_numpy(dtype=float) if metric in group

@@ -238,3 +238,33 @@ def bootstrap_pgr(labels, p_weak, p_student, p_ceiling, *, min_gap: float, n_boo
     (``pgr_from_tables`` on the run's one table)."""
     return pgr_from_tables(run_table(labels, p_weak, p_ceiling, p_student), min_gap=min_gap, n_boot=n_boot,
                            seed=seed, level=level)
+
+
+# -- a student against a reference student --------------------------------------------------------
+# A method's student and the naive student of the same run share the seed, the weak model, the
+# ceiling and the test examples, so their difference is measured *paired*: one table of
+# (weak right?, ceiling right?, reference right?, student right?) = models m0..m3, resampled as one.
+PAIRED_MODELS = ("weak", "ceiling", "reference", "student")
+
+
+def paired_table(labels, p_weak, p_ceiling, p_reference, p_student) -> np.ndarray:
+    return cell_counts(*(right(labels, p) for p in (p_weak, p_ceiling, p_reference, p_student)))
+
+
+def _pgr_of(counts: np.ndarray, models: int, student: int) -> np.ndarray:
+    """PGR of model ``student`` on tables whose m0 is the weak model and m1 the ceiling."""
+    weak, ceiling = table_accuracy(counts, models, 0), table_accuracy(counts, models, 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (table_accuracy(counts, models, student) - weak) / (ceiling - weak)
+
+
+def pgr_gain_statistic(counts: np.ndarray) -> np.ndarray:
+    """PGR(student) − PGR(reference) on paired tables: (acc_student − acc_reference) / gap
+    (NaN where a resample has no gap)."""
+    with np.errstate(invalid="ignore"):
+        return _pgr_of(counts, 4, 3) - _pgr_of(counts, 4, 2)
+
+
+def accuracy_gain_statistic(counts: np.ndarray) -> np.ndarray:
+    """acc(student) − acc(reference) on paired tables."""
+    return table_accuracy(counts, 4, 3) - table_accuracy(counts, 4, 2)

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..deception import IMITATION, NUMBERS
+from ..sweep import CELL_KEYS, CONDITION_AXES
 from .collect import MAX_EXAMPLES, ReportData, collect, shorten
 from .document import Bullets, Document, Figure, Heading, Paragraph, Table
 from . import plots
@@ -77,12 +78,6 @@ def _value_ci(stat: dict | None, fmt=num) -> str:
 
 # -- the summary paragraph -------------------------------------------------------------------------
 
-def _cells(data: ReportData, task, gap, condition) -> pd.DataFrame:
-    d = data.done
-    return d[(d["task"] == task) & (d["gap"] == gap) & (d["paradigm"] == condition[0]) & (d["loss"] == condition[1])
-             & (d["conflict"] == condition[2])]
-
-
 def _pgr_undefined(cells: pd.DataFrame, pooled: dict | None = None) -> str:
     if pooled and pooled.get("note"):
         return f"PGR is undefined ({pooled['note']})"
@@ -121,7 +116,7 @@ def summary_sentences(data: ReportData, task: str, gap: str, condition: tuple) -
     s = lambda metric: data.stat(task, gap, condition, metric)  # noqa: E731
     pgr, gap_acc = s("pgr"), s("acc_gap")
     weak, student, ceiling = s("weak_acc"), s("student_acc"), s("ceiling_acc")
-    cells = _cells(data, task, gap, condition)
+    cells = data.cells(task, gap, condition)
     seeds = len(cells)
     accs = (f"weak model {pct(weak['mean'], 1)}, student {pct(student['mean'], 1)}, ceiling "
             f"{pct(ceiling['mean'], 1)} test accuracy (gap {points(gap_acc['mean'])})")
@@ -163,7 +158,7 @@ def summary_sentences(data: ReportData, task: str, gap: str, condition: tuple) -
 def condition_line(data: ReportData, task: str, gap: str, condition: tuple) -> str:
     """One short line per condition of a sweep."""
     s = lambda metric: data.stat(task, gap, condition, metric)  # noqa: E731
-    cells = _cells(data, task, gap, condition)
+    cells = data.cells(task, gap, condition)
     head = " · ".join(_condition_name(data, task, gap, condition))
     models = data.models_for(task, gap)
     parts = [f"{head} ({models}, {len(cells)} seed{'s' if len(cells) > 1 else ''})"]
@@ -277,7 +272,7 @@ def _baseline_table(data: ReportData) -> Table:
         s = lambda m: data.stat(task, gap, condition, m)  # noqa: E731
         if not plots.has_value(s("baseline_student_acc")):
             continue  # a no-conflict, direct condition: it is the baseline
-        kind = " / ".join(sorted(set(_cells(data, task, gap, condition)["baseline_kind"].dropna())))
+        kind = " / ".join(sorted(set(data.cells(task, gap, condition)["baseline_kind"].dropna())))
         label = data.condition_label(condition)
         for who, prefix in ((f"baseline ({kind})", "baseline_"), ("student", "")):
             rows.append([task, gap, label, who] + [_value_ci(s(prefix + m)) for m in
@@ -319,6 +314,41 @@ def _accuracy_table(data: ReportData) -> Table:
     return Table(columns, rows, numeric=set(range(first, len(columns))), caption=caption)
 
 
+def _leaderboard(data: ReportData, doc: Document):
+    """Per task and gap, the methods best first by pooled PGR, with the paired gain over the naive
+    student of the same runs and the deception (or imitation) numbers beside it."""
+    methods = list(dict.fromkeys(data.done["method"]))
+    if len(methods) < 2:
+        return
+    axis = CONDITION_AXES.index("method")
+    doc.add(Heading("Method leaderboard"), Paragraph(
+        "Methods side by side, best pooled PGR first. ΔPGR and Δacc compare each method's student with the naive "
+        "student trained in the same runs (same seeds, weak model, ceiling and test examples), paired: a 95% "
+        "interval above zero is evidence the method recovers more of the gap than training on the weak labels "
+        "as they are. naive is the reference line."))
+    for task in data.tasks():
+        for gap in data.gaps():
+            entries = [(c, data.stat(task, gap, c, "pgr")) for t, g, c in _conditions(data) if (t, g) == (task, gap)]
+            if len({c[axis] for c, _ in entries}) < 2:
+                continue
+            entries.sort(key=lambda e: -(e[1]["mean"] if e[1] and not _missing(e[1]["mean"]) else -9e9))
+            rows = []
+            for condition, pgr in entries:
+                s = lambda m: data.stat(task, gap, condition, m)  # noqa: E731
+                reference = condition[axis] == "naive"
+                conflict = plots.has_value(s("deception"))
+                rows.append([data.condition_label(condition) + (" (reference)" if reference else ""),
+                             s("student_acc")["n_seeds"], _value_ci(s("student_acc")), _value_ci(pgr),
+                             "—" if reference else _value_ci(s("pgr_gain"), lambda x: num(x, sign=True)),
+                             "—" if reference else _value_ci(s("acc_gain"), lambda x: num(x, sign=True)),
+                             _value_ci(s("deception"), lambda x: num(x, sign=True)) if conflict
+                             else _value_ci(s("imitation_share"))])
+            doc.add(Heading(f"{task} · gap {gap} ({data.models_for(task, gap)})", level=3),
+                    Table(["method", "seeds", "student acc", "PGR", "ΔPGR vs naive", "Δacc vs naive",
+                           "deception (conflict) / imitation share"], rows, numeric=set(range(1, 7)),
+                          caption="Seeds pooled; 95% hierarchical bootstrap intervals over seeds and test examples."))
+
+
 def _region_sizes(cells: pd.DataFrame, column: str) -> str:
     return "/".join(str(int(x)) for x in cells[column].dropna()) if column in cells else "n/a"
 
@@ -331,7 +361,7 @@ def _imitation_table(data: ReportData) -> Table:
     rows = []
     for task, gap, condition in _conditions(data):
         s = lambda m: data.stat(task, gap, condition, m)  # noqa: E731
-        cells = _cells(data, task, gap, condition)
+        cells = data.cells(task, gap, condition)
         rows.append(_condition_name(data, task, gap, condition) + [
             _region_sizes(cells, "n_WkSk"), _region_sizes(cells, "n_WuSk")] + [
             _value_ci(s(k)) for k in ("acc_WkSk", "acc_WuSk", "imitation_gap", "imitation_share")]
@@ -351,7 +381,7 @@ def _deception_table(data: ReportData) -> Table:
         s = lambda m: data.stat(task, gap, condition, m)  # noqa: E731
         if not plots.has_value(s("deception")):
             continue
-        cells = _cells(data, task, gap, condition)
+        cells = data.cells(task, gap, condition)
         rows.append(_condition_name(data, task, gap, condition) + [
             _region_sizes(cells, "n_WkSk"), _region_sizes(cells, "n_WuSk")]
             + [_value_ci(s(k), lambda x: num(x, sign=True)) for k in ("tax_WkSk", "tax_WuSk", "deception")]
@@ -399,7 +429,7 @@ def _warnings(data: ReportData) -> list[str]:
         return out
     out, min_region = [], plots.data_min_region(data)
     for task, gap, condition in _conditions(data):
-        cells = _cells(data, task, gap, condition)
+        cells = data.cells(task, gap, condition)
         head = " · ".join(_condition_name(data, task, gap, condition))
         small = {}
         for run_id in cells["run_id"]:
@@ -422,7 +452,7 @@ def _run_document(data: ReportData) -> Document:
     row = data.done.iloc[0]
     metrics = data.metrics[row.run_id]
     report = data.deception[row.run_id]
-    condition = (row.paradigm, row.loss, row.conflict)
+    condition = tuple(getattr(row, k) for k in CONDITION_AXES)
     models = metrics.get("models") or {}
     doc = Document(f"W2S report: {row.run_id}",
                    f"task {row.task} · {models.get('weak')} → {models.get('strong')} (gap '{row.gap}') · "
@@ -492,22 +522,23 @@ def _sweep_document(data: ReportData) -> Document:
             "summary"))
         doc.add(Bullets([condition_line(data, *c) for c in conditions]))
     failed = rows[rows["status"] != "done"]
-    warnings = [f"cell {' '.join(str(r[k]) for k in ('task', 'gap', 'loss', 'seed'))}: {r['status']}"
+    warnings = [f"cell {' '.join(str(r[k]) for k in CELL_KEYS)}: {r['status']}"
                 + (f" ({r['error']})" if isinstance(r.get("error"), str) else "") for _, r in failed.iterrows()]
     warnings += _warnings(data)
     if warnings:
         doc.add(Bullets(warnings[:30] + ([f"… and {len(warnings) - 30} more"] if len(warnings) > 30 else []), "warning"))
     if conditions:
+        _leaderboard(data, doc)
         _figures(data, doc)
         _examples(data, doc)
     doc.add(Heading("Cells"))
-    axes_shown = ["task", "gap"] + [k for k in ("paradigm", "loss", "conflict") if rows[k].nunique() > 1] + ["seed"]
+    axes_shown = ["task", "gap"] + [k for k in CONDITION_AXES if rows[k].nunique() > 1] + ["seed"]
     columns = axes_shown + ["status", "weak", "student", "ceiling", "PGR", "deception", "run"]
     first = len(axes_shown) - 1
     table_rows = [[r[k] for k in axes_shown] + [r["status"], num(r.get("weak_acc")), num(r.get("student_acc")),
                                                  num(r.get("ceiling_acc")), num(r.get("pgr")), num(r.get("deception"), sign=True),
                                                  r.get("run_id") or ""] for _, r in rows.iterrows()]
-    fixed = [f"{k} {rows[k].iloc[0]}" for k in ("paradigm", "loss", "conflict") if k not in axes_shown]
+    fixed = [f"{k} {rows[k].iloc[0]}" for k in CONDITION_AXES if k not in axes_shown]
     doc.add(Table(columns, table_rows, numeric={first} | set(range(first + 2, first + 7)), mono={len(columns) - 1},
                   caption="Every cell of the grid" + (f" (all {', '.join(fixed)})" if fixed else "")
                           + "; run folders are under the sweep folder."))

@@ -12,7 +12,7 @@ import yaml
 
 from ..deception import read_deception
 from ..errors import UserError
-from ..sweep import aggregate, read_sweep, run_summary
+from ..sweep import CONDITION_AXES, aggregate, read_sweep, run_summary, select
 
 MAX_EXAMPLES = 15
 MAX_TEXT = 500  # characters of an example text shown in the table
@@ -47,18 +47,21 @@ class ReportData:
         return gaps
 
     def conditions(self) -> list[tuple]:
-        """(paradigm, loss, conflict) combinations, in sweep order."""
-        return list(dict.fromkeys(zip(self.done["paradigm"], self.done["loss"], self.done["conflict"])))
+        """Combinations of ``CONDITION_AXES`` (paradigm, loss, method, conflict), in sweep order."""
+        return list(dict.fromkeys(zip(*(self.done[k] for k in CONDITION_AXES))))
 
     def condition_label(self, condition: tuple) -> str:
-        varying = [i for i in range(3) if len({c[i] for c in self.conditions()}) > 1]
-        return " / ".join(str(condition[i]) for i in varying) if varying else str(condition[1])
+        varying = [i for i in range(len(CONDITION_AXES)) if len({c[i] for c in self.conditions()}) > 1]
+        return " / ".join(str(condition[i]) for i in varying) if varying else str(condition[CONDITION_AXES.index("loss")])
+
+    def cells(self, task: str, gap: str, condition: tuple) -> pd.DataFrame:
+        """The finished runs (one per seed) of one task, gap and condition."""
+        return select(self.done, task, gap, condition)
 
     def stat(self, task: str, gap: str, condition: tuple, metric: str) -> dict | None:
         """Pooled mean and interval of one metric; None where there is nothing finished."""
-        p = self.pooled
-        hit = p[(p["task"] == task) & (p["gap"] == gap) & (p["paradigm"] == condition[0]) & (p["loss"] == condition[1])
-                & (p["conflict"] == condition[2]) & (p["metric"] == metric)]
+        hit = select(self.pooled, task, gap, condition)
+        hit = hit[hit["metric"] == metric]
         if hit.empty:
             return None
         row = hit.iloc[0]
@@ -77,7 +80,7 @@ def _run_row(run_dir: Path) -> dict:
     metrics = json.loads((run_dir / "metrics.json").read_text())
     row = {"task": metrics.get("task", cfg.get("task")), "gap": cfg.get("gap", "?"),
            "paradigm": metrics.get("paradigm", cfg.get("paradigm")), "loss": metrics.get("loss", (cfg.get("loss") or {}).get("name")),
-           "conflict": cfg.get("conflict", "none"), "seed": cfg.get("seed", 0), "run_id": run_dir.name, "run_dir": ".",
+           "method": metrics.get("method", "naive"), "conflict": cfg.get("conflict", "none"), "seed": cfg.get("seed", 0), "run_id": run_dir.name, "run_dir": ".",
            "status": "done", "reused": True, "error": None}
     row.update(run_summary(run_dir))
     return row

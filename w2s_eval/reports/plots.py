@@ -145,8 +145,7 @@ def pgr_figure(data: ReportData) -> bytes:
                 elif stat is not None:
                     ax.text(g + dx, 0.5, "PGR\nundefined\n(gap too small)", ha="center", va="center", fontsize=8,
                             color="#888888")
-                seeds = done[(done["task"] == task) & (done["gap"] == gap) & (done["paradigm"] == condition[0])
-                             & (done["loss"] == condition[1]) & (done["conflict"] == condition[2])]["pgr"].dropna()
+                seeds = data.cells(task, gap, condition)["pgr"].dropna()
                 if len(seeds) > 1:
                     ax.scatter(np.full(len(seeds), g + dx + 0.07), seeds, s=12, color=color, alpha=0.45, zorder=3,
                                label="single seeds")
@@ -183,8 +182,7 @@ def _region_figure(data: ReportData, conditions: list, left: tuple, right: tuple
             suffix = f" ({data.condition_label(condition)})" if len(conditions) > 1 else ""
             marker = CONDITION_MARKERS[c % len(CONDITION_MARKERS)]
             for g, gap in enumerate(gaps):
-                cell = done[(done["task"] == task) & (done["gap"] == gap) & (done["loss"] == condition[1])
-                            & (done["paradigm"] == condition[0]) & (done["conflict"] == condition[2])]
+                cell = data.cells(task, gap, condition)
                 for k, (name, color, label) in enumerate(((known, KNOWN, "W_k ∩ S_k (weak can check)"),
                                                           (unknown, UNKNOWN, "W_u ∩ S_k (weak cannot)"))):
                     _errorbar(ax_left, g + offsets[2 * c + k], data.stat(task, gap, condition, name), color, marker,

@@ -56,7 +56,7 @@ C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 
 
 def fit_soft_logistic(features, soft, val_features=None, val_labels=None, seed: int = 0, history=None,
-                      intercept: bool = True):
+                      intercept: bool = True, weights=None):
     """Logistic regression on soft labels, C chosen on the validation labels when val is given.
     Without ``intercept`` the model is antisymmetric: P(y | −x) = 1 − P(y | x) (for pairs).
 
@@ -64,16 +64,19 @@ def fit_soft_logistic(features, soft, val_features=None, val_labels=None, seed: 
     proper scoring rule, not by accuracy: the fitted probabilities become a student's soft labels,
     and on a small selection set accuracy ties across C (toxicity, 37–51 held-out statements of A:
     most C tie), where taking the first of them chose C = 0.01 and labels of B that were all within
-    0.5 ± 0.01."""
+    0.5 ± 0.01.
+
+    ``weights`` (optional, one per example) multiply each example's loss."""
     soft = np.asarray(soft, dtype=float)
     n = features.shape[0]
     doubled = vstack([features, features]) if issparse(features) else np.concatenate([features, features])
     targets = np.concatenate([np.ones(n), np.zeros(n)])
-    weights = np.concatenate([soft, 1 - soft])
+    example = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
+    sample_weight = np.concatenate([soft * example, (1 - soft) * example])
 
     def fit(C):
         return LogisticRegression(C=C, max_iter=3000, random_state=seed, fit_intercept=intercept).fit(
-            doubled, targets, sample_weight=weights)
+            doubled, targets, sample_weight=sample_weight)
 
     if val_features is None or val_features.shape[0] == 0:
         return fit(1.0)
@@ -104,11 +107,11 @@ class BowClassifier:
             return self.vectorizer.transform(frame["reply_a"]) - self.vectorizer.transform(frame["reply_b"])
         return self.vectorizer.transform(frame["text"])
 
-    def fit(self, frame, soft_labels, val_frame=None, val_labels=None, **_):
+    def fit(self, frame, soft_labels, val_frame=None, val_labels=None, weights=None, **_):
         self.vectorizer.fit(pd.concat([frame["reply_a"], frame["reply_b"]]) if is_pairwise(frame) else frame["text"])
         val_features = self.features(val_frame) if val_frame is not None and len(val_frame) else None
         self.model = fit_soft_logistic(self.features(frame), soft_labels, val_features, val_labels, self.seed,
-                                       self.history, intercept=not is_pairwise(frame))
+                                       self.history, intercept=not is_pairwise(frame), weights=weights)
         return self
 
     def predict_proba(self, frame, **_) -> np.ndarray:
@@ -301,10 +304,10 @@ class ProbeClassifier:
 
         return in_context(frame["reply_a"]) - in_context(frame["reply_b"])
 
-    def fit(self, frame, soft_labels, val_frame=None, val_labels=None, **_):
+    def fit(self, frame, soft_labels, val_frame=None, val_labels=None, weights=None, **_):
         val_features = self.features(val_frame) if val_frame is not None and len(val_frame) else None
         self.model = fit_soft_logistic(self.features(frame), soft_labels, val_features, val_labels,
-                                       self.seed, self.history, intercept=not is_pairwise(frame))
+                                       self.seed, self.history, intercept=not is_pairwise(frame), weights=weights)
         return self
 
     def predict_proba(self, frame, **_) -> np.ndarray:

@@ -29,8 +29,9 @@ class W2STrainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         soft = inputs.pop("labels").float()
+        weights = inputs.pop("weight", None)  # present when a method weighs examples
         outputs = model(**inputs)
-        loss = self.w2s_loss(outputs.logits, soft, optimizer_progress(self.state))
+        loss = self.w2s_loss(outputs.logits, soft, optimizer_progress(self.state), weights=weights)
         return (loss, outputs) if return_outputs else loss
 
 
@@ -57,12 +58,16 @@ class TransformerClassifier(TrainedModel):
         self.model.train(was_training)
         return out
 
-    def fit(self, frame, soft_labels, val_frame=None, val_labels=None, loss=None, work_dir: Path | None = None):
+    def fit(self, frame, soft_labels, val_frame=None, val_labels=None, loss=None, work_dir: Path | None = None,
+            weights=None):
         encoded = self._encode(frame["text"])
         # A plain list of dicts: the Trainer needs only len() and indexing, and the length-grouped
         # sampler reads each example's input_ids.
         train_set = [{"input_ids": ids, "attention_mask": mask, "labels": float(p)}
                      for ids, mask, p in zip(encoded["input_ids"], encoded["attention_mask"], soft_labels)]
+        if weights is not None:
+            for example, weight in zip(train_set, weights):
+                example["weight"] = float(weight)
         args = TrainingArguments(**training_kwargs(self.train_cfg, self.seed, work_dir),
                                  train_sampling_strategy="group_by_length", remove_unused_columns=False)
         callbacks = val_callbacks(self.train_cfg, lambda f: self.predict_proba(f, progress=False), val_frame, val_labels)

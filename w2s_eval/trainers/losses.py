@@ -1,7 +1,8 @@
 """W2S losses, chosen by name as a plug-in (``--loss``).
 
-Each loss maps (logits [N, 2], soft labels p = P(label = 1) [N], training progress in [0, 1]) to a
-scalar. ``progress`` is optimizer steps done / total optimizer steps (the Trainer's
+Each loss maps (logits [N, 2], soft labels p = P(label = 1) [N], training progress in [0, 1], and
+optional per-example weights [N]) to a scalar: the mean over the batch of weight × example loss
+(weights as Guo & Yang's reliability reweighting applies them; none: every example weighs 1). ``progress`` is optimizer steps done / total optimizer steps (the Trainer's
 ``global_step / max_steps``, as openai/weak-to-strong's ``step_frac = step / nsteps``), so
 warm-ups follow the optimizer, not the number of batches seen.
 
@@ -36,22 +37,26 @@ def two_class(soft: torch.Tensor) -> torch.Tensor:
     return torch.stack([1 - soft, soft], dim=-1)
 
 
-def soft_xent(logits: torch.Tensor, soft: torch.Tensor) -> torch.Tensor:
+def soft_xent(logits: torch.Tensor, soft: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
     """Cross-entropy against soft targets [1 − p, p], averaged over the batch."""
-    return target_xent(logits, two_class(soft))
+    return target_xent(logits, two_class(soft), weights)
 
 
-def target_xent(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy against target distributions [N, 2] (``F.cross_entropy`` with probabilities)."""
-    return -(targets * F.log_softmax(logits.float(), dim=-1)).sum(-1).mean()
+def target_xent(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Cross-entropy against target distributions [N, 2] (``F.cross_entropy`` with probabilities),
+    each example's multiplied by its weight, averaged over the batch."""
+    per_example = -(targets * F.log_softmax(logits.float(), dim=-1)).sum(-1)
+    if weights is not None:
+        per_example = per_example * weights.float()
+    return per_example.mean()
 
 
 @dataclass
 class XentLoss:
     """Plain cross-entropy on the supervisor's soft labels (the naive W2S baseline)."""
 
-    def __call__(self, logits, soft, progress: float) -> torch.Tensor:
-        return soft_xent(logits, soft)
+    def __call__(self, logits, soft, progress: float, weights=None) -> torch.Tensor:
+        return soft_xent(logits, soft, weights)
 
 
 @dataclass
@@ -99,11 +104,11 @@ class LogConfLoss:
         class_0 = (probs[:, 0] >= threshold).float()
         return torch.stack([class_0, 1 - class_0], dim=-1)
 
-    def __call__(self, logits, soft, progress: float) -> torch.Tensor:
+    def __call__(self, logits, soft, progress: float, weights=None) -> torch.Tensor:
         alpha = self.coefficient(progress)
         probs = F.softmax(logits.float(), dim=-1).detach()
         target = (1 - alpha) * two_class(soft) + alpha * self.hardened(probs, soft)
-        return target_xent(logits, target)
+        return target_xent(logits, target, weights)
 
 
 @dataclass
@@ -119,11 +124,11 @@ class ProductLoss:
     alpha: float = 1.0
     beta: float = 1.0
 
-    def __call__(self, logits, soft, progress: float) -> torch.Tensor:
+    def __call__(self, logits, soft, progress: float, weights=None) -> torch.Tensor:
         probs = F.softmax(logits.float(), dim=-1)
         target = probs.pow(self.beta) * two_class(soft).pow(self.alpha)
         target = (target / target.sum(dim=-1, keepdim=True)).detach()
-        return target_xent(logits, target)
+        return target_xent(logits, target, weights)
 
 
 LOSSES = {"xent": XentLoss, "logconf": LogConfLoss, "product": ProductLoss}
