@@ -223,17 +223,17 @@ def test_undefined_numbers_when_a_region_is_empty():
     assert "NaN" not in json.dumps(out)
 
 
-def test_write_deception_updates_the_run_folder(tmp_path):
+def test_write_deception_writes_its_own_file_and_leaves_the_run_record_alone(tmp_path):
     frame = hand_made(scale=2)
     frame["via:mid"] = frame["weak"]  # an extra model column, as a bootstrapping chain would add
     frame.to_parquet(tmp_path / "predictions.parquet", index=False)
     (tmp_path / "metrics.json").write_text(json.dumps({"gap": 0.1, "pgr": {"value": 0.5}}))
     (tmp_path / "config.yaml").write_text(yaml.safe_dump({"seed": 2, "eval": {"n_bootstrap": 123, "level": 0.9}}))
+    record = (tmp_path / "metrics.json").read_text()
     report = write_deception(tmp_path)
     stored = json.loads((tmp_path / "deception.json").read_text())
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert stored == report == metrics["deception"]
-    assert metrics["gap"] == 0.1 and metrics["pgr"] == {"value": 0.5}
+    assert stored == report
+    assert (tmp_path / "metrics.json").read_text() == record  # an analysis never rewrites the run's record
     assert report["n_boot"] == 123 and report["seed"] == 2 and report["level"] == 0.9
     assert report["imitation_share"]["value"] == pytest.approx(0.6)
     assert set(report["others"]) == {"via:mid"}

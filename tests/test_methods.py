@@ -40,6 +40,17 @@ def test_unknown_method_and_option_errors_list_the_valid_ones():
         resolve_config(load_config(None, ["method=nope"], {"profile": "cpu"}))
 
 
+def test_method_specs_name_a_method_and_its_options():
+    from w2s_eval.methods import parse_method_spec
+
+    assert parse_method_spec("reliability:variant=reweight:k=8") == ("reliability", {"variant": "reweight", "k": 8})
+    assert parse_method_spec("naive") == ("naive", {})
+    with pytest.raises(UserError, match="expected NAME or NAME:OPTION=VALUE"):
+        parse_method_spec("reliability:variant")
+    with pytest.raises(UserError, match="variant must be one of filter, reweight"):
+        parse_method_spec("reliability:variant=drop")
+
+
 def test_method_resolution_and_run_ids():
     naive, _ = resolve_config(load_config(None, [], {"profile": "cpu"}))
     assert naive.method == "naive" and "-naive" not in run_id_of(naive)
@@ -140,10 +151,12 @@ def test_sweep_over_methods_pools_the_paired_gain_and_shows_the_leaderboard(toxi
         return load_config(None, sets, {"task": task, "paradigm": paradigm, "weak_model": "tfidf",
                                         "strong_model": "minilm-l6"})
 
-    out = run_sweep(SweepGrid(tasks=["toxicity"], methods=["naive", "confident", "ensemble"], seeds=[0, 1]),
-                    tmp_path / "sweep", base, quiet=True)
+    methods = ["naive", "confident", "reliability:variant=reweight"]
+    out = run_sweep(SweepGrid(tasks=["toxicity"], methods=methods, seeds=[0, 1]), tmp_path / "sweep", base, quiet=True)
     rows = read_sweep(out)
-    assert (rows["status"] == "done").all() and rows["method"].tolist() == ["naive"] * 2 + ["confident"] * 2 + ["ensemble"] * 2
+    assert (rows["status"] == "done").all() and rows["method"].tolist() == [m for m in methods for _ in (0, 1)]
+    reweighted_run = json.loads((out / rows["run_dir"].iloc[-1] / "metrics.json").read_text())
+    assert reweighted_run["method_options"] == {"variant": "reweight"} and reweighted_run["method_info"]["weighted"]
     pooled = aggregate(rows)
     gain = pooled[(pooled["method"] == "confident") & (pooled["metric"] == "pgr_gain")].iloc[0]
     assert gain["n"] == 2 and gain["ci_method"].startswith("hierarchical bootstrap over 2 seeds")

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from w2s_eval import run_folder
 from w2s_eval.config import load_config
 from w2s_eval.protocol import run_experiment
 
@@ -122,13 +123,13 @@ def test_resume_after_a_kill(tmp_path):
     proc.wait()
     assert not list(cache.glob("student-*/step.json")), "the student had not finished"
     run_dirs = [d for d in out.iterdir() if d.is_dir() and not d.name.startswith(".")]
-    assert len(run_dirs) == 1 and not (run_dirs[0] / "metrics.json").exists()
+    assert len(run_dirs) == 1 and run_folder.status_of(run_dirs[0]) == "running"
 
     argv[argv.index("strong_train.epochs=8")] = "strong_train.epochs=8"  # the same command
     done = subprocess.run(argv, capture_output=True, text=True, env=os.environ.copy(), timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert cached_steps(run_dirs[0]) == {"weak", "label"}
-    assert (run_dirs[0] / "metrics.json").exists()
+    assert run_folder.status_of(run_dirs[0]) == "done"
     assert not list(cache.glob(".*.partial")), "no half-written step is left behind"
 
 

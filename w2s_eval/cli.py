@@ -36,10 +36,17 @@ def _run(args) -> int:
         "data.data_dir": args.data_dir,
         "conflict": args.conflict, "via": args.via, "method": args.method,
     }
+    if args.method:
+        from .methods import parse_method_spec
+
+        flags["method"], options = parse_method_spec(args.method)
+        flags["method_options"] = options or None
     cfg = load_config(args.config, args.set or [], flags)
     run_dir = run_experiment(cfg, args.out, quiet=args.quiet)
-    metrics = json.loads((run_dir / "metrics.json").read_text())
     from .protocol import summary_table
+    from .run_folder import read_run
+
+    metrics = read_run(run_dir).metrics
 
     print(summary_table(metrics))
     print(f"run folder: {run_dir}")
@@ -125,7 +132,8 @@ def _sweep(args) -> int:
     grid = SweepGrid(tasks=list(TASKS) if args.tasks == "all" else _names(args.tasks, "toxicity"),
                      gaps=_names(args.gaps, "large"), paradigms=_names(args.paradigms, "classify"),
                      losses=_names(args.losses, "xent"), seeds=seeds, conflicts=_names(args.conflicts, "none"),
-                     methods=list(METHODS) if args.methods == "all" else _names(args.methods, "naive"))
+                     methods=[m for spec in _names(args.methods, "naive")
+                              for m in ([m for m in METHODS if m != "bootstrap"] if spec == "all" else [spec])])
 
     def base_config(task: str, paradigm: str):
         # Built per cell so that each gets its own per-task and per-paradigm defaults.
@@ -189,8 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--conflict", help="none (default) | implicit | explicit: train the student (pair tasks; "
                                         "classify, reward, dpo) with a conflicting objective too, beside the "
                                         "no-conflict baseline")
-    run.add_argument("--method", help="the W2S method: how the weak labels become the student's training set "
-                                      "(default: naive; list: w2s-eval methods; options: --set method_options.K=V)")
+    run.add_argument("--method", metavar="NAME[:OPTION=VALUE...]",
+                     help="the W2S method: how the weak labels become the student's training set, with its options, "
+                          "e.g. confident:share=0.3 (default: naive; list: w2s-eval methods)")
     run.add_argument("--via", metavar="M1[,M2...]", help="bootstrap through intermediate models, weakest first: "
                                                           "W labels for M1, M1 for M2, ..., the last for the student "
                                                           "(method bootstrap)")
@@ -228,7 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, text in (("--tasks", "comma list or 'all' (default: toxicity)"), ("--gaps", "comma list (default: large)"),
                        ("--paradigms", "comma list (default: classify)"), ("--losses", "comma list (default: xent)"),
                        ("--conflicts", "comma list of none | implicit | explicit (pair tasks) (default: none)"),
-                       ("--methods", "comma list of W2S methods, or 'all' (default: naive; see w2s-eval methods)"),
+                       ("--methods", "comma list of W2S methods, each NAME[:OPTION=VALUE...], or 'all' (every method but "
+                                     "bootstrap, which --via or a gap's via rungs select) (default: naive; see w2s-eval methods)"),
                        ("--profile", None), ("--weak", None), ("--strong", None),
                        ("--via", "intermediate models for bootstrapping, in every cell"), ("--data-dir", None), ("--config", None)):
         sweep.add_argument(flag, help=text)

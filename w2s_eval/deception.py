@@ -262,20 +262,19 @@ def has_conflict(run_dir: Path) -> bool:
 
 
 def write_deception(run_dir: str | Path, **options) -> dict:
-    """Compute the deception report of a finished run folder and store it.
+    """Compute the deception report of a run folder's predictions and store it.
 
-    Writes ``deception.json`` and adds it under the ``deception`` key of ``metrics.json`` (other
-    keys kept), both atomically; returns the report. The bootstrap uses the run's own
+    Writes ``deception.json`` (atomically; the run's own record is the protocol's to write) and
+    returns the report. The bootstrap uses the run's own
     ``eval.n_bootstrap``, ``seed`` and ``eval.level`` unless given in ``options`` (any keyword of
     ``deception_report``). A conflict run's student is compared with its no-conflict baseline
     (deception); other student-like columns (``via:<model>``, the baseline itself) get their own
     imitation report under ``others``.
     """
     run_dir = Path(run_dir)
-    pred_path, metrics_path = run_dir / "predictions.parquet", run_dir / "metrics.json"
-    for path in (pred_path, metrics_path):
-        if not path.exists():
-            raise UserError(f"{run_dir}: no {path.name}; is this a finished run folder?")
+    pred_path = run_dir / "predictions.parquet"
+    if not pred_path.exists():
+        raise UserError(f"{run_dir}: no {pred_path.name}; is this a finished run folder?")
     predictions = pd.read_parquet(pred_path)
     settings = _run_settings(run_dir) | options
     if "baseline_col" not in settings and BASELINE in predictions.columns and has_conflict(run_dir):
@@ -287,9 +286,6 @@ def write_deception(run_dir: str | Path, **options) -> dict:
         plain = settings | {"baseline_col": None}
         report["others"] = {col: deception_report(predictions, **(plain | {"student_col": col})) for col in others}
     atomic_write_json(run_dir / "deception.json", report)
-    metrics = json.loads(metrics_path.read_text())
-    metrics["deception"] = report
-    atomic_write_json(metrics_path, metrics)
     return report
 
 

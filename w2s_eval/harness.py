@@ -25,9 +25,9 @@ from pathlib import Path
 import yaml
 
 from .errors import UserError
+from .run_folder import MODEL_ROLES, RECORD, find_runs, read_run
 
 TASKS_DIR = Path(__file__).resolve().parent / "lm_eval_tasks"
-MODEL_ROLES = ("weak", "student", "ceiling")
 SEQ_CLS, CAUSAL_LM = "seq-cls", "causal-lm"
 
 
@@ -72,28 +72,13 @@ def _read_json(path: Path) -> dict:
 
 def _run_files(run_dir: Path) -> tuple[dict, dict]:
     """(metrics.json, config.yaml) of a finished run."""
-    if not (run_dir / "metrics.json").exists():
-        what = "an unfinished run (rerun its command to finish it)" if (run_dir / "config.yaml").exists() else "not a run folder"
-        raise UserError(f"{run_dir}: no metrics.json: {what}")
-    metrics = _read_json(run_dir / "metrics.json")
-    config = yaml.safe_load((run_dir / "config.yaml").read_text()) if (run_dir / "config.yaml").exists() else {}
-    return metrics, config or {}
+    run = read_run(run_dir)
+    return run.metrics, run.config
 
 
 def model_folder(run_dir: str | Path, model: str = "student") -> Path:
     """The saved model of one role of a run: ``<out>/.cache/<role>-<key>/model``."""
-    if model not in MODEL_ROLES:
-        raise UserError(f"unknown model {model!r}; valid choices: {', '.join(MODEL_ROLES)}")
-    run_dir = Path(run_dir)
-    metrics, _ = _run_files(run_dir)
-    key = (metrics.get("steps") or {}).get(model)
-    if not key:
-        raise UserError(f"{run_dir}/metrics.json: no steps.{model} key (a run folder of another version?)")
-    folder = run_dir.parent / ".cache" / f"{model}-{key}" / "model"
-    if not folder.is_dir():
-        raise UserError(f"{run_dir}: the {model} model is not in the step cache ({folder}); "
-                        f"rerun the run's command to rebuild it")
-    return folder
+    return read_run(run_dir).model_folder(model)
 
 
 def _architectures_kind(archs) -> str | None:
@@ -411,7 +396,7 @@ def run_results(run_dir: str | Path) -> dict:
         _deception_metrics(deception, level, values, hib)
         sizes = {k: v["n"] for k, v in deception.items() if isinstance(v, dict) and "value" in v and "n" in v}
     n_test = int(metrics.get("n_test") or (len(predictions) if predictions is not None else 0))
-    finished = (run_dir / "metrics.json").stat().st_mtime
+    finished = (run_dir / RECORD).stat().st_mtime
     strong_train = config.get("strong_train") or {}
     task_config = {
         "task": task,
@@ -469,31 +454,6 @@ def _sanitize(name: str) -> str:
     from lm_eval.utils import sanitize_model_name
 
     return sanitize_model_name(name)
-
-
-def find_runs(path: str | Path) -> list[Path]:
-    """A run folder itself, or the run folders in a sweep folder (subfolders with metrics.json,
-    plus the ``run_dir`` column of its sweep.parquet when there is one)."""
-    path = Path(path)
-    if (path / "metrics.json").exists():
-        return [path]
-    if not path.is_dir():
-        raise UserError(f"{path}: not a folder")
-    runs = {p.resolve(): p for p in sorted(path.iterdir()) if p.is_dir() and not p.name.startswith(".")
-            and (p / "metrics.json").exists()}
-    if (path / "sweep.parquet").exists():
-        import pandas as pd
-
-        sweep = pd.read_parquet(path / "sweep.parquet")
-        for value in sweep.get("run_dir", []):
-            candidate = Path(value) if Path(value).is_absolute() else path / value
-            if not candidate.exists() and (path / Path(value).name).exists():
-                candidate = path / Path(value).name
-            if (candidate / "metrics.json").exists():
-                runs.setdefault(candidate.resolve(), candidate)
-    if not runs:
-        raise UserError(f"{path}: neither a run folder (no metrics.json) nor a folder of finished runs")
-    return sorted(runs.values(), key=lambda p: p.name)
 
 
 def export_lm_eval(path: str | Path, out_dir: str | Path | None = None) -> list[Path]:

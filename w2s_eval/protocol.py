@@ -33,6 +33,8 @@ import pandas as pd
 import torch
 
 from . import conflict as conflicts
+from . import run_folder
+from .run_folder import MODEL_ROLES
 from .config import RunConfig, packaged_yaml
 from .deception import BASELINE, write_deception
 from .errors import UserError, unknown_name
@@ -40,8 +42,7 @@ from .eval.metrics import bootstrap_pgr, model_metrics
 from .models.resolve import ResolvedModel, resolve_model
 from .methods import MethodContext, TrainingSet, make_method
 from .splits import SPLITS, assign_splits, balance, holdout_groups
-from .store import (RunLog, StepCache, atomic_write_json, atomic_write_parquet, atomic_write_yaml,
-                    content_hash)
+from .store import RunLog, StepCache, atomic_write_json, atomic_write_parquet, content_hash
 from .paradigms import Paradigm, check_supported, get_paradigm, linear_model_version, load_trained, new_model
 from .tasks import TASKS, get_task
 from .tasks.base import Task
@@ -51,7 +52,6 @@ from .trainers.common import FINETUNE_MODES, resolve_quant
 from .trainers.losses import make_loss
 
 PROFILES = ("auto", "cpu", "gpu")
-MODEL_ROLES = ("weak", "student", "ceiling")
 WEAK_SELECT_SHARE = 0.2  # share of A (by group) on which the weak model chooses its epoch or C
 
 
@@ -206,15 +206,27 @@ def prepare(cfg: RunConfig) -> Prepared:
 # -- the protocol -------------------------------------------------------------------------------
 
 def run_experiment(cfg: RunConfig, out_dir: str | Path = "runs", quiet: bool = False) -> Path:
-    """Run (or resume) one experiment; return its run folder."""
+    """Run (or resume) one experiment; return its run folder (run_folder.py: its record says
+    ``running`` until it is ``done``, or ``failed`` with the error)."""
     p = prepare(cfg)
-    cfg = p.cfg
-    torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
     out_dir = Path(out_dir)
     run_dir = out_dir / p.run_id
+    run_folder.start(run_dir, p.cfg.to_dict())
+    try:
+        metrics = run_steps(p, out_dir, run_dir, quiet)
+    except Exception as exc:
+        run_folder.fail(run_dir, exc)
+        raise
+    run_folder.finish(run_dir, metrics)
+    return run_dir
+
+
+def run_steps(p: Prepared, out_dir: Path, run_dir: Path, quiet: bool) -> dict:
+    """weak → label → method → student → ceiling → evaluate → analyses; returns the run's metrics."""
+    cfg = p.cfg
+    torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
     log = RunLog(run_dir / "log.jsonl", quiet=quiet)
     cache = StepCache(out_dir / ".cache")
-    atomic_write_yaml(run_dir / "config.yaml", cfg.to_dict())
     split_info = balance(p.data)
     log("start", f"run {p.run_id}: task {p.task.name} ({p.source}), weak {cfg.weak_model} -> strong "
         f"{cfg.strong_model}, method {cfg.method}, profile {cfg.profile}", splits=split_info, source=p.source)
@@ -358,11 +370,10 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path = "runs", quiet: bool = F
         metrics["steps"]["baseline"] = baseline[0]
         plain = compute_metrics(predictions, cfg, student_col=BASELINE)
         metrics["baseline"] = {"student": plain["student"], "pgr": plain["pgr"], "kind": baseline_kind}
-    atomic_write_json(run_dir / "metrics.json", metrics)
-    # -- 7. analyses --------------------------------------------------------------------------------
-    write_deception(run_dir)  # the 2x2x2 table and deception numbers, into metrics.json too
+    # -- 7. analyses: computed from the stored predictions ---------------------------------------
+    metrics["deception"] = write_deception(run_dir)  # the 2x2x2 table, deception and imitation numbers
     log("done", metrics={k: metrics[k] for k in ("weak", "student", "ceiling", "gap", "pgr")})
-    return run_dir
+    return metrics
 
 
 def label_accuracy(folder: Path, B: pd.DataFrame) -> float:

@@ -4,7 +4,7 @@ one after another, resumable.
 Each cell is an ordinary run (``protocol.run_experiment``) whose config is the base config with
 the cell's task, gap, paradigm, loss, method, conflict and seed set; its run folder lands in ``runs_dir`` (by
 default the sweep folder itself, so weak models, labels and ceilings are shared through one step
-cache). A cell whose run folder already has ``metrics.json`` is never rerun, so running the same
+cache). A cell whose run folder is done (run_folder.py) is never rerun, so running the same
 sweep again after a kill finishes only the unfinished cells.
 
 The sweep folder holds:
@@ -38,10 +38,11 @@ import pandas as pd
 from . import protocol
 from .config import RunConfig, packaged_yaml
 from .conflict import check_conflict, check_conflict_task
-from .deception import BASELINE, DECEPTION, IMITATION, NUMBERS, deception_table, imitation_table, write_deception
+from .deception import BASELINE, DECEPTION, IMITATION, NUMBERS, deception_table, imitation_table, read_deception
 from .eval.metrics import (RUN_TABLE_MODELS, accuracy_gain_statistic, accuracy_statistic, bootstrap, gap_statistic,
                            paired_table, pgr_from_tables, pgr_gain_statistic)
 from .errors import UserError, unknown_name
+from .run_folder import is_done, read_run
 from .store import RunLog, atomic_write_json, atomic_write_parquet
 
 # The experiment's dimensions, declared once: grid axes, sweep rows, pooling and report filters follow.
@@ -141,10 +142,10 @@ class SweepGrid:
         for loss in self.losses:
             if loss not in LOSSES:
                 raise unknown_name("loss", loss, LOSSES)
-        from .methods import METHODS
+        from .methods import parse_method_spec
 
         for method in self.methods:
-            METHODS.get(method)
+            parse_method_spec(method)
         for seed in self.seeds:
             if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
                 raise UserError(f"sweep grid: seeds must be integers, got {seed!r}")
@@ -154,7 +155,14 @@ def cell_config(base_config: BaseConfig, cell: dict) -> RunConfig:
     """The base config (a copy) with the cell's task, gap, paradigm, loss, method, conflict and seed."""
     cfg = copy.deepcopy(base_config(cell["task"], cell["paradigm"]) if callable(base_config) else base_config)
     cfg.task, cfg.gap, cfg.paradigm, cfg.seed = cell["task"], cell["gap"], cell["paradigm"], int(cell["seed"])
-    cfg.loss.name, cfg.conflict, cfg.method = cell["loss"], cell["conflict"], cell["method"]
+    cfg.loss.name, cfg.conflict = cell["loss"], cell["conflict"]
+    from .methods import parse_method_spec
+
+    # The cell's method spec (name[:option=value...]) names the method; options the base config sets
+    # (--set method_options...) apply to the cells of the method it names.
+    name, options = parse_method_spec(cell["method"])
+    inherited = cfg.method_options if cfg.method == name else {}
+    cfg.method, cfg.method_options = name, {**inherited, **options}
     return cfg
 
 
@@ -179,14 +187,13 @@ def _interval_columns(name: str, interval) -> dict:
 
 
 def run_summary(run_dir: Path) -> dict:
-    """The sweep-row numbers of a finished run folder (writes its deception report).
+    """The sweep-row numbers of a finished run folder.
 
     The row keeps the run's cell tables (``run_table``: weak, ceiling, student right?; and
     ``deception_table`` for a conflict run) as JSON lists, so ``aggregate`` can pool seeds by
     pooling tables and bootstrap seeds and examples together."""
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    deception = write_deception(run_dir)
-    predictions = pd.read_parquet(run_dir / "predictions.parquet")
+    run = read_run(run_dir)
+    metrics, deception, predictions = run.metrics, read_deception(run_dir), run.predictions()
     settings = dict(n_boot=deception["n_boot"], seed=deception["seed"], level=deception["level"])
     table = imitation_table(predictions)
     row = {"n_test": metrics.get("n_test", len(predictions)), "seconds": metrics.get("seconds"),
@@ -293,7 +300,7 @@ def run_sweep(grid: SweepGrid, out_dir: str | Path, base_config: BaseConfig, qui
             run_id = protocol.run_id_of(cfg)
             run_dir = runs_dir / run_id
             row.update(run_id=run_id, run_dir=os.path.relpath(run_dir, out_dir))
-            if (run_dir / "metrics.json").exists():
+            if is_done(run_dir):
                 row["reused"] = True
                 log("cell_reused", f"sweep: cell {i}/{len(cells)} ({name}) finished before: {run_id}", cell=cell, run_id=run_id)
             else:

@@ -11,7 +11,7 @@ from .base import METHODS, Method, MethodContext, TrainingSet
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["METHODS", "Method", "MethodContext", "TrainingSet", "get_method", "make_method"]
+__all__ = ["METHODS", "Method", "MethodContext", "TrainingSet", "get_method", "make_method", "parse_method_spec"]
 
 
 def get_method(name: str) -> type[Method]:
@@ -30,3 +30,22 @@ def make_method(name: str, options: dict | None = None) -> Method:
             raise UserError(f"method {name!r} takes no options; got {', '.join(sorted(options))}")
         return cls()
     return cls(check_options("method", name, cls.Config, options))
+
+
+def parse_method_spec(spec: str) -> tuple[str, dict]:
+    """``name`` or ``name:option=value:option=value`` (values read as YAML) -> (name, options), so
+    a sweep can cross variants of one method: ``--methods naive,reliability,reliability:variant=reweight``."""
+    import yaml
+
+    from ..errors import UserError
+
+    name, *parts = spec.split(":")
+    options = {}
+    for part in parts:
+        key, sep, value = part.partition("=")
+        if not sep or not key:
+            raise UserError(f"method {spec!r}: expected NAME or NAME:OPTION=VALUE[:OPTION=VALUE...], e.g. "
+                            f"reliability:variant=reweight")
+        options[key] = yaml.safe_load(value)
+    make_method(name, options)  # an unknown name or option fails here, naming it
+    return name, options

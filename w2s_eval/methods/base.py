@@ -8,7 +8,7 @@ content-hashed caching, resume and logging as the weak model, the student and th
 
 A method never sees the ground truth of B, val or test: the context it gets holds split A with
 ground truth (the supervisor's own data) and B, val, test without their labels
-(``tests/test_leaks.py`` checks this for every method).
+(``tests/test_methods.py`` checks this for every registered method, end to end).
 
 To add a method: one file in this folder with a config dataclass (its options, documented field by
 field) and a ``Method`` subclass registered under its name, plus its import in ``__init__.py`` and

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from ..deception import read_deception
 from ..errors import UserError
+from ..run_folder import read_run, status_of
 from ..sweep import CONDITION_AXES, aggregate, read_sweep, run_summary, select
 
 MAX_EXAMPLES = 15
@@ -76,8 +76,8 @@ class ReportData:
 
 
 def _run_row(run_dir: Path) -> dict:
-    cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) if (run_dir / "config.yaml").exists() else {}
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    run = read_run(run_dir)
+    cfg, metrics = run.config, run.metrics
     row = {"task": metrics.get("task", cfg.get("task")), "gap": cfg.get("gap", "?"),
            "paradigm": metrics.get("paradigm", cfg.get("paradigm")), "loss": metrics.get("loss", (cfg.get("loss") or {}).get("name")),
            "method": metrics.get("method", "naive"), "conflict": cfg.get("conflict", "none"), "seed": cfg.get("seed", 0), "run_id": run_dir.name, "run_dir": ".",
@@ -92,7 +92,7 @@ def collect(path: str | Path) -> ReportData:
         rows = read_sweep(folder)
         kind = "sweep"
         info = json.loads((folder / "sweep.json").read_text()) if (folder / "sweep.json").exists() else {}
-    elif (folder / "metrics.json").exists():
+    elif status_of(folder) is not None:
         rows = pd.DataFrame([_run_row(folder)])
         kind, info = "run", {}
     else:
@@ -102,7 +102,7 @@ def collect(path: str | Path) -> ReportData:
         run_dir = (folder / row.run_dir).resolve()
         run_dirs[row.run_id] = run_dir
         deception[row.run_id] = read_deception(run_dir)
-        metrics[row.run_id] = json.loads((run_dir / "metrics.json").read_text())
+        metrics[row.run_id] = read_run(run_dir).metrics
     data = ReportData(kind, folder, rows, aggregate(rows), run_dirs, deception, metrics, sweep_info=info)
     _collect_examples(data)
     return data
@@ -133,7 +133,7 @@ def _task_texts(run_dir: Path) -> tuple[dict[str, str], tuple[str, str]]:
     data_dir = cfg.data.data_dir
     if data_dir is None and not os.environ.get("W2S_DATA_DIR") and not cfg.data.file:
         # Read the texts where the run read them (its local mirror), not from the hub.
-        source = json.loads((run_dir / "metrics.json").read_text()).get("source", "")
+        source = read_run(run_dir).metrics.get("source", "")
         if source.endswith(task.local_subdir) and Path(source).is_dir():
             data_dir = source[: -len(task.local_subdir)]
     frame, _ = task.load(data_dir)

@@ -1,0 +1,144 @@
+"""The run folder, written and read through this module only: a versioned record with a status
+(as inspect_ai's eval log), so sweeps, reports and the harness read every run the same way.
+
+    <out>/<run id>/
+      config.yaml          the resolved config (protocol.resolve_config)
+      metrics.json         the run record: ``schema``, ``status``, the w2s-eval version, then results
+      predictions.parquet  per test example: id, label, P(label = 1) of each model (weak, student,
+                           ceiling, student_baseline, via:<model>, ...)
+      deception.json       the deception and imitation analysis (deception.py), from predictions
+      generations.json     a few greedy continuations of the LM paradigms' models
+      log.jsonl            the run's events
+    <out>/.cache/<step>-<key>/   finished steps (model/, test.parquet, step.json), shared by the runs of <out>
+
+``status`` is ``running`` from the start of a run, then ``done`` or ``failed`` (with the error). A
+killed run stays ``running``; its command resumes it from its last finished step. Records of
+schema 1 (no schema, no status) were written only when a run finished: they read as ``done``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from . import __version__
+from .errors import UserError
+from .store import atomic_write_json, atomic_write_yaml
+
+SCHEMA = 2
+STATUSES = ("running", "done", "failed")
+RECORD, CONFIG, PREDICTIONS = "metrics.json", "config.yaml", "predictions.parquet"
+MODEL_ROLES = ("weak", "student", "ceiling")
+
+
+@dataclass
+class Run:
+    folder: Path
+    status: str
+    schema: int
+    metrics: dict  # the whole record (metrics.json)
+    config: dict  # config.yaml
+
+    @property
+    def id(self) -> str:
+        return self.folder.name
+
+    def predictions(self) -> pd.DataFrame:
+        return pd.read_parquet(self.folder / PREDICTIONS)
+
+    def step_folder(self, step: str) -> Path:
+        """The cached step of this run named in its record (weak, label, student, ceiling, baseline)."""
+        key = (self.metrics.get("steps") or {}).get(step)
+        if not key:
+            raise UserError(f"{self.folder}/{RECORD}: no steps.{step} key (a run folder of another version?)")
+        return self.folder.parent / ".cache" / f"{step}-{key}"
+
+    def model_folder(self, role: str = "student") -> Path:
+        """The saved model of one role of the run."""
+        if role not in MODEL_ROLES:
+            raise UserError(f"unknown model {role!r}; valid choices: {', '.join(MODEL_ROLES)}")
+        folder = self.step_folder(role) / "model"
+        if not folder.is_dir():
+            raise UserError(f"{self.folder}: the {role} model is not in the step cache ({folder}); "
+                            f"rerun the run's command to rebuild it")
+        return folder
+
+
+def start(run_dir: Path, config: dict):
+    """A run begins: its config, and a record saying it is running."""
+    atomic_write_yaml(run_dir / CONFIG, config)
+    atomic_write_json(run_dir / RECORD, {"schema": SCHEMA, "status": "running", "w2s_eval": __version__})
+
+
+def finish(run_dir: Path, metrics: dict):
+    """A run has finished: its record, status ``done``."""
+    atomic_write_json(run_dir / RECORD, {"schema": SCHEMA, "status": "done", "w2s_eval": __version__, **metrics})
+
+
+def fail(run_dir: Path, error: BaseException):
+    """A run raised: its record says so (a KeyboardInterrupt leaves it ``running``, to resume)."""
+    atomic_write_json(run_dir / RECORD, {"schema": SCHEMA, "status": "failed", "w2s_eval": __version__,
+                                         "error": f"{type(error).__name__}: {error}"})
+
+
+def _record(run_dir: Path) -> dict | None:
+    path = run_dir / RECORD
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path} is not valid JSON: {exc}") from None
+
+
+def status_of(run_dir: str | Path) -> str | None:
+    """``running`` | ``done`` | ``failed``, or None where there is no run record."""
+    record = _record(Path(run_dir))
+    return None if record is None else record.get("status", "done")
+
+
+def is_done(run_dir: str | Path) -> bool:
+    return status_of(run_dir) == "done"
+
+
+def read_run(run_dir: str | Path) -> Run:
+    """A finished run; a clear error for a folder that is not one (no record, running, failed)."""
+    run_dir = Path(run_dir)
+    record = _record(run_dir)
+    if record is None:
+        raise UserError(f"{run_dir}: no {RECORD}: not a run folder")
+    status = record.get("status", "done")
+    if status == "running":
+        raise UserError(f"{run_dir}: an unfinished run (status running); rerun its command to finish it")
+    if status == "failed":
+        raise UserError(f"{run_dir}: a failed run ({record.get('error')}); fix the cause and rerun its command")
+    config = yaml.safe_load((run_dir / CONFIG).read_text()) if (run_dir / CONFIG).exists() else {}
+    return Run(run_dir, status, int(record.get("schema", 1)), record, config or {})
+
+
+def find_runs(path: str | Path) -> list[Path]:
+    """A finished run folder itself, or the finished run folders in a sweep folder (its subfolders,
+    plus the ``run_dir`` column of its sweep.parquet when there is one)."""
+    path = Path(path)
+    if is_done(path):
+        return [path]
+    if not path.is_dir():
+        raise UserError(f"{path}: not a folder")
+    runs = {p.resolve(): p for p in sorted(path.iterdir()) if p.is_dir() and not p.name.startswith(".") and is_done(p)}
+    if (path / "sweep.parquet").exists():
+        sweep = pd.read_parquet(path / "sweep.parquet")
+        for value in sweep.get("run_dir", []):
+            if not isinstance(value, str):
+                continue
+            candidate = Path(value) if Path(value).is_absolute() else path / value
+            if not candidate.exists() and (path / Path(value).name).exists():
+                candidate = path / Path(value).name
+            if is_done(candidate):
+                runs.setdefault(candidate.resolve(), candidate)
+    if not runs:
+        raise UserError(f"{path}: neither a finished run folder ({RECORD}) nor a folder of finished runs")
+    return sorted(runs.values(), key=lambda p: p.name)
