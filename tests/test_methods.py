@@ -51,6 +51,13 @@ def test_method_specs_name_a_method_and_its_options():
         parse_method_spec("reliability:variant=drop")
 
 
+def test_method_options_from_several_flags_merge_and_a_sweep_refuses_options_of_another_method():
+    cfg = load_config(None, ["method_options.variant=reweight", "method_options.k=8"], {"method": "reliability"})
+    assert cfg.method_options == {"variant": "reweight", "k": 8}
+    with pytest.raises(UserError, match=r"belong to method 'reliability'.*--methods naive,reliability:variant=reweight"):
+        run_sweep(SweepGrid(methods=["naive", "reliability"]), "unused", cfg)
+
+
 def test_method_resolution_and_run_ids():
     naive, _ = resolve_config(load_config(None, [], {"profile": "cpu"}))
     assert naive.method == "naive" and "-naive" not in run_id_of(naive)

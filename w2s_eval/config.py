@@ -184,6 +184,9 @@ def merge_into(obj, data: dict, where: str, prefix: str = ""):
         current = getattr(obj, key)
         if dataclasses.is_dataclass(current):
             merge_into(current, value, where, f"{dotted}.")
+        elif isinstance(current, dict) and isinstance(value, dict):
+            # Mappings merge key by key, so `--set method_options.a=1 --set method_options.b=2` keeps both.
+            setattr(obj, key, {**current, **_check_value(value, hints[key], f"{where}: {dotted}")})
         else:
             setattr(obj, key, _check_value(value, hints[key], f"{where}: {dotted}"))
     return obj

@@ -272,6 +272,10 @@ def run_sweep(grid: SweepGrid, out_dir: str | Path, base_config: BaseConfig, qui
     runs_dir = Path(runs_dir) if runs_dir is not None else out_dir
     first = base_config(grid.tasks[0], grid.paradigms[0]) if callable(base_config) and grid.tasks else base_config
     grid.validate(first.profile, custom_data=bool(first.data.file))
+    if first.method_options and any(spec.split(":")[0] != first.method for spec in grid.methods):
+        raise UserError(f"sweep: method_options {first.method_options} belong to method {first.method!r}, and the grid "
+                        f"runs methods {', '.join(grid.methods)}; give each its options in the grid instead, e.g. "
+                        f"--methods naive,reliability:variant=reweight")
     cells = grid.cells()
     log = RunLog(out_dir / "sweep_log.jsonl", quiet=quiet)
     warning = _task_defaults_warning(base_config, grid)
