@@ -140,8 +140,7 @@ class SweepGrid:
         from .trainers.losses import LOSSES
 
         for loss in self.losses:
-            if loss not in LOSSES:
-                raise unknown_name("loss", loss, LOSSES)
+            LOSSES.get(loss)
         from .methods import parse_method_spec
 
         for method in self.methods:

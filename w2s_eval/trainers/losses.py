@@ -19,7 +19,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..errors import UserError, unknown_name
+from ..errors import UserError
+from ..registry import Registry
+
+LOSSES: Registry = Registry("loss")
 
 # Below this many optimizer steps of warm-up, the weight of a warm-up loss jumps to its final
 # value at once: the schedule exists on paper only.
@@ -51,6 +54,7 @@ def target_xent(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tens
     return per_example.mean()
 
 
+@LOSSES.register("xent")
 @dataclass
 class XentLoss:
     """Plain cross-entropy on the supervisor's soft labels (the naive W2S baseline)."""
@@ -59,6 +63,7 @@ class XentLoss:
         return soft_xent(logits, soft, weights)
 
 
+@LOSSES.register("logconf")
 @dataclass
 class LogConfLoss:
     """Auxiliary confidence loss (Burns et al. 2023, eq. 1; openai/weak-to-strong ``logconf_loss_fn``).
@@ -111,6 +116,7 @@ class LogConfLoss:
         return target_xent(logits, target, weights)
 
 
+@LOSSES.register("product")
 @dataclass
 class ProductLoss:
     """Product loss (openai/weak-to-strong ``product_loss_fn``): the target is the normalised
@@ -131,14 +137,9 @@ class ProductLoss:
         return target_xent(logits, target, weights)
 
 
-LOSSES = {"xent": XentLoss, "logconf": LogConfLoss, "product": ProductLoss}
-
-
 def make_loss(name: str, **params):
     """The loss called ``name``, given the parameters it declares (others are ignored)."""
-    if name not in LOSSES:
-        raise unknown_name("loss", name, LOSSES)
-    cls = LOSSES[name]
+    cls = LOSSES.get(name)
     return cls(**{f.name: params[f.name] for f in dataclasses.fields(cls) if f.name in params})
 
 
