@@ -39,8 +39,8 @@ import pandas as pd
 
 from w2s_eval.config import load_config
 from w2s_eval.deception import BASELINE, DECEPTION, deception_table, imitation_table
-from w2s_eval.eval.metrics import (bootstrap, percentile_interval, pgr_from_tables, resample_tables,
-                                   table_accuracy)
+from w2s_eval.eval.metrics import (bootstrap, percentile_interval, pgr_from_tables, pgr_gain_statistic,
+                                   resample_tables, table_accuracy)
 from w2s_eval.sweep import SweepGrid, read_sweep, run_sweep
 
 
@@ -62,20 +62,6 @@ def study(name: str, grid: SweepGrid, args) -> pd.DataFrame:
 
 def predictions(run_dir: str) -> pd.DataFrame:
     return pd.read_parquet(Path(run_dir) / "predictions.parquet")
-
-
-def pgr_of(counts, weak: int, ceiling: int, student: int, models: int) -> np.ndarray:
-    """PGR of model ``student`` on tables of ``models`` models (cell_sum indices m0, m1, ...)."""
-    acc = {i: table_accuracy(counts, models, i) for i in (weak, ceiling, student)}
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return (acc[student] - acc[weak]) / (acc[ceiling] - acc[weak])
-
-
-def pgr_difference(counts) -> np.ndarray:
-    """PGR of m3 minus PGR of m2 on (weak, ceiling, student 2, student 3) tables (NaN where a
-    resample has no gap: ∞ − ∞)."""
-    with np.errstate(invalid="ignore"):
-        return pgr_of(counts, 0, 1, 3, 4) - pgr_of(counts, 0, 1, 2, 4)
 
 
 def gap_of(tables: np.ndarray, models: int, args) -> dict:
@@ -125,7 +111,7 @@ def paired_pgr_difference(finding: str, source: str, models: str, statistic: str
     """A finding that one student recovers more of the gap than another trained beside it (same
     seeds, weak model and ceiling): PGR(m3) − PGR(m2) on (weak, ceiling, student 2, student 3)
     tables, with the pooled gap that identifies it."""
-    result = bootstrap(tables, pgr_difference, n_boot=args.n_boot).to_dict()
+    result = bootstrap(tables, pgr_gain_statistic, n_boot=args.n_boot).to_dict()
     gap = gap_of(tables, 4, args)
     return {"finding": finding, "source": source, "models": models, "seeds": len(tables),
             "n_test": int(tables.sum() / len(tables)), "statistic": statistic, **result, "gap": gap,

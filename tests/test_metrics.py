@@ -149,3 +149,17 @@ def test_bootstrap_is_deterministic_for_a_seed():
     a = bootstrap_pgr(LABELS, WEAK, STUDENT, CEILING, min_gap=0.05, n_boot=300, seed=7)
     b = bootstrap_pgr(LABELS, WEAK, STUDENT, CEILING, min_gap=0.05, n_boot=300, seed=7)
     assert a == b
+
+
+def test_pgr_gain_is_the_paired_difference_of_two_students_pgr():
+    from w2s_eval.eval.metrics import accuracy_gain_statistic, cell_counts, pgr_gain_statistic
+
+    n = 10
+    label = np.ones(n, dtype=int)
+    weak, ceiling = np.arange(n) < 5, np.arange(n) < 9  # acc 0.5, 0.9
+    reference, student = np.arange(n) < 6, np.arange(n) < 8  # acc 0.6, 0.8
+    table = cell_counts(*((label == 1) & r for r in (weak, ceiling, reference, student)))
+    assert pgr_gain_statistic(table) == pytest.approx((0.8 - 0.6) / (0.9 - 0.5))
+    assert accuracy_gain_statistic(table) == pytest.approx(0.2)
+    no_gap = cell_counts(weak, weak, reference, student)
+    assert np.isnan(pgr_gain_statistic(no_gap))  # ∞ − ∞: undefined, counted, not dropped silently

@@ -40,7 +40,7 @@ from .config import RunConfig, packaged_yaml
 from .conflict import check_conflict, check_conflict_task
 from .deception import BASELINE, DECEPTION, IMITATION, NUMBERS, deception_table, imitation_table, read_deception
 from .eval.metrics import (RUN_TABLE_MODELS, accuracy_gain_statistic, accuracy_statistic, bootstrap, gap_statistic,
-                           paired_table, pgr_from_tables, pgr_gain_statistic)
+                           pgr_from_tables, pgr_gain_statistic)
 from .errors import UserError, unknown_name
 from .run_folder import is_done, read_run
 from .store import RunLog, atomic_write_json, atomic_write_parquet
@@ -224,7 +224,7 @@ def run_summary(run_dir: Path) -> dict:
         for key in ("acc_WkSk", "acc_WuSk", "imitation_gap", "imitation_share"):
             row.update({f"baseline_{key}": other[key]["value"], f"baseline_{key}_ci_low": other[key]["ci_low"],
                         f"baseline_{key}_ci_high": other[key]["ci_high"]})
-        paired = paired_table(predictions["label"], *(predictions[c] for c in ("weak", "ceiling", BASELINE, "student")))
+        paired = deception_table(predictions)  # (weak, ceiling, naive student, student)
         row["paired_table"] = json.dumps(paired.tolist())
         for key, statistic in GAIN_STATISTICS.items():
             gain = bootstrap(paired, statistic, **settings)

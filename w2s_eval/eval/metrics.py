@@ -243,12 +243,9 @@ def bootstrap_pgr(labels, p_weak, p_student, p_ceiling, *, min_gap: float, n_boo
 # -- a student against a reference student --------------------------------------------------------
 # A method's student and the naive student of the same run share the seed, the weak model, the
 # ceiling and the test examples, so their difference is measured *paired*: one table of
-# (weak right?, ceiling right?, reference right?, student right?) = models m0..m3, resampled as one.
+# (weak right?, ceiling right?, reference right?, student right?) = models m0..m3, resampled as one
+# (``deception.deception_table`` builds it from a run's predictions).
 PAIRED_MODELS = ("weak", "ceiling", "reference", "student")
-
-
-def paired_table(labels, p_weak, p_ceiling, p_reference, p_student) -> np.ndarray:
-    return cell_counts(*(right(labels, p) for p in (p_weak, p_ceiling, p_reference, p_student)))
 
 
 def _pgr_of(counts: np.ndarray, models: int, student: int) -> np.ndarray:
