@@ -163,3 +163,11 @@ def test_pgr_gain_is_the_paired_difference_of_two_students_pgr():
     assert accuracy_gain_statistic(table) == pytest.approx(0.2)
     no_gap = cell_counts(weak, weak, reference, student)
     assert np.isnan(pgr_gain_statistic(no_gap))  # ∞ − ∞: undefined, counted, not dropped silently
+
+
+def test_t_interval_of_per_seed_values_clipped_to_the_metric_range():
+    from w2s_eval.eval.metrics import t_interval
+
+    half = 4.302652729911275 * 0.1 / np.sqrt(3)  # t(0.975, 2 df) · sd / √n
+    assert t_interval([0.1, 0.2, 0.3]) == pytest.approx((0.2 - half, 0.2 + half))
+    assert t_interval([0.1, 0.2, 0.3], bounds=(0, 1)) == pytest.approx((0.0, 0.2 + half))

@@ -40,7 +40,7 @@ from .config import RunConfig, packaged_yaml
 from .conflict import check_conflict, check_conflict_task
 from .deception import BASELINE, DECEPTION, IMITATION, NUMBERS, deception_table, imitation_table, read_deception
 from .eval.metrics import (RUN_TABLE_MODELS, accuracy_gain_statistic, accuracy_statistic, bootstrap, gap_statistic,
-                           pgr_from_tables, pgr_gain_statistic)
+                           pgr_from_tables, pgr_gain_statistic, t_interval)
 from .errors import UserError, unknown_name
 from .run_folder import is_done, read_run
 from .store import RunLog, atomic_write_json, atomic_write_parquet
@@ -375,8 +375,6 @@ def aggregate(sweep_df: pd.DataFrame, level: float = 0.95, metrics: tuple[str, .
     metrics (AUROC, the baseline columns) get Student's t over the per-seed values (clipped to
     ``BOUNDS``), or with one seed that run's own bootstrap interval.
     """
-    from scipy import stats
-
     done = sweep_df[sweep_df["status"] == "done"]
     rows = []
     keys = [k for k in CONDITION_KEYS if k in done.columns]
@@ -413,11 +411,8 @@ def aggregate(sweep_df: pd.DataFrame, level: float = 0.95, metrics: tuple[str, .
                     out.update(mean=pooled.value, ci_low=pooled.ci_low, ci_high=pooled.ci_high)
                 out.update(n=len(tables), ci_method=how)
             elif len(values) > 1:
-                half = stats.t.ppf((1 + level) / 2, len(values) - 1) * out["sd"] / np.sqrt(len(values))
-                low, high = out["mean"] - half, out["mean"] + half
-                if metric in BOUNDS:
-                    low, high = max(low, BOUNDS[metric][0]), min(high, BOUNDS[metric][1])
-                out.update(ci_low=float(low), ci_high=float(high), ci_method=f"t over {len(values)} seeds")
+                low, high = t_interval(values, level=level, bounds=BOUNDS.get(metric))
+                out.update(ci_low=low, ci_high=high, ci_method=f"t over {len(values)} seeds")
             elif len(values) == 1 and f"{metric}_ci_low" in group:
                 one = group[group[metric].notna()].iloc[0]
                 low, high = one[f"{metric}_ci_low"], one[f"{metric}_ci_high"]

@@ -161,6 +161,19 @@ def bootstrap(counts_by_seed, statistic: Callable[[np.ndarray], np.ndarray], *, 
     return percentile_interval(value, samples, level=level, n_seeds=len(tables))
 
 
+def t_interval(values, *, level: float = 0.95, bounds: tuple[float, float] | None = None) -> tuple[float, float]:
+    """Student's t interval of the mean of per-seed values (for numbers that are not statistics of
+    a cell table, e.g. AUROC), clipped to ``bounds`` where the number has a range."""
+    from scipy import stats
+
+    values = np.asarray(values, dtype=float)
+    half = stats.t.ppf((1 + level) / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    low, high = values.mean() - half, values.mean() + half
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return float(low), float(high)
+
+
 # -- PGR -----------------------------------------------------------------------------------------
 # A run's table: (weak right?, ceiling right?, student right?) = models m0, m1, m2, the same table
 # the imitation numbers of deception.py read.
