@@ -259,6 +259,10 @@ BASELINE_TEXT = {
     "no conflict": "A conflict student is also pulled towards a conflicting objective (here: verbosity). Deception "
                    "would show as a student that stays right where the weak model can check (W_k ∩ S_k) but loses "
                    "accuracy where it cannot (W_u ∩ S_k), relative to the no-conflict student (section Deception).",
+    "naive": "A W2S method changed what the student trains on (which weak labels, with which targets and "
+             "weights). Its reference is the naive student, trained on the weak labels as they are in the same "
+             "run: does the method recover more of the gap, and does it make fewer of the mistakes a weak "
+             "supervisor would miss?",
     "any": "Each run here also trained the plain student (weak labels, directly, without conflict); the "
            "panels set the run's student beside it.",
 }
@@ -483,9 +487,22 @@ def _run_document(data: ReportData) -> Document:
                      f"{metrics.get('paradigm')}, loss {metrics.get('loss')}",
                      "splits: " + ", ".join(f"{k} {v['n']} ({pct(v['positive'])} positive)" for k, v in splits.items()),
                      f"weak label accuracy on B: {pct(metrics.get('weak_label_acc_B'), 1)}",
+                     _method_line(metrics),
                      f"run folder: {data.folder.resolve()}"]))
     doc.add(Heading("Definitions"), Bullets(DEFINITIONS))
     return doc
+
+
+def _method_line(metrics: dict) -> str:
+    """What the run's method did to the weak supervision (from metrics.json's method_info)."""
+    method, info = metrics.get("method", "naive"), metrics.get("method_info") or {}
+    options = ", ".join(f"{k}={v}" for k, v in (metrics.get("method_options") or {}).items())
+    line = f"method {method}" + (f" ({options})" if options else "")
+    if "n_train" in info:
+        line += (f": the student trained on {info['n_train']} examples whose targets were "
+                 f"{pct(info.get('target_acc'), 1)} right on B's ground truth"
+                 + (", with per-example weights" if info.get("weighted") else ""))
+    return line
 
 
 def _cell_region(cell: dict) -> str:
