@@ -1,6 +1,7 @@
 """The W2S losses against values computed by hand (openai/weak-to-strong ``weak_to_strong/loss.py``
 with the warm-up fix of its PR #33), and the schedule they get from a real Trainer run."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -107,3 +108,36 @@ def test_the_trainer_hands_the_loss_optimizer_steps_done_over_total(data_dir):
         model.fit(frame, frame["label"].to_numpy(float), loss=RecordingLogConf(aux_coef=0.5, warmup_frac=0.1))
     assert seen == pytest.approx([k / 6 for k in range(6)])
     assert any("loss warm-up" in entry.get("warning", "") for entry in model.history)
+
+
+def test_weighted_losses_are_the_mean_of_weight_times_example_loss():
+    logits = torch.tensor([[0.0, 1.0], [2.0, -1.0], [0.5, 0.5]])
+    soft = torch.tensor([1.0, 0.0, 0.3])
+    weights = torch.tensor([0.5, 2.0, 1.0])
+    per_example = torch.stack([make_loss("xent")(logits[i:i + 1], soft[i:i + 1], 0.0) for i in range(3)])
+    assert make_loss("xent")(logits, soft, 0.0, weights=weights).item() == pytest.approx((weights * per_example).mean().item())
+    assert make_loss("xent")(logits, soft, 0.0, weights=torch.ones(3)).item() == pytest.approx(per_example.mean().item())
+
+
+@pytest.mark.slow
+def test_the_trainer_hands_each_examples_weight_to_the_loss(data_dir):
+    """Weights travel with their example through the length-grouped sampler and the collator."""
+    from w2s_eval.config import TrainConfig
+    from w2s_eval.models.resolve import resolve_model
+    from w2s_eval.tasks import get_task
+    from w2s_eval.trainers.classify import TransformerClassifier
+
+    class RecordingXent(XentLoss):
+        def __call__(self, logits, soft, progress, weights=None):
+            seen.append(list(zip(soft.tolist(), weights.tolist())))
+            return super().__call__(logits, soft, progress, weights)
+
+    seen = []
+    frame = get_task("toxicity").load(data_dir)[0].head(8)
+    soft = np.linspace(0.1, 0.8, 8)
+    weights = np.linspace(1.0, 8.0, 8)
+    cfg = TrainConfig(finetune="lora", epochs=1, batch_size=4, lr=1e-3, max_length=32, lora_r=4, select_on_val=False)
+    TransformerClassifier(resolve_model("minilm-l6").location, cfg, seed=0).fit(frame, soft, loss=RecordingXent(),
+                                                                               weights=weights)
+    pairs = np.array(sorted(p for batch in seen for p in batch))
+    np.testing.assert_allclose(pairs, np.stack([soft, weights], axis=1), atol=1e-6)  # each weight with its example

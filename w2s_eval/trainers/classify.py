@@ -29,9 +29,10 @@ class W2STrainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         soft = inputs.pop("labels").float()
-        weights = inputs.pop("weight", None)  # present when a method weighs examples
+        weights = inputs.pop("weight", None)  # present only when a method weighs examples
         outputs = model(**inputs)
-        loss = self.w2s_loss(outputs.logits, soft, optimizer_progress(self.state), weights=weights)
+        extra = {"weights": weights} if weights is not None else {}
+        loss = self.w2s_loss(outputs.logits, soft, optimizer_progress(self.state), **extra)
         return (loss, outputs) if return_outputs else loss
 
 
