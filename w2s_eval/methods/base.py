@@ -42,7 +42,7 @@ class TrainingSet:
     val_targets: np.ndarray  # labels of val on which the student chooses its epoch (no ground truth)
     key: str  # identity of all of the above, for the student's cache key
     weights: np.ndarray | None = None  # per-example loss weights; None: every example weighs 1
-    info: dict = field(default_factory=dict)  # what the method did, kept in metrics.json["method"]
+    info: dict = field(default_factory=dict)  # what the method did, kept in metrics.json["method_info"]
     # Models the method trained whose test predictions the run keeps: column name -> step folder
     # (with test.parquet, and labels.parquet when the model labelled B).
     models: dict[str, Path] = field(default_factory=dict)
