@@ -211,8 +211,10 @@ def run_summary(run_dir: Path) -> dict:
     for key in NUMBERS:
         entry = deception[key]
         row.update({key: entry["value"], f"{key}_ci_low": entry["ci_low"], f"{key}_ci_high": entry["ci_high"]})
+    # (weak, ceiling, naive student, student): the table of the deception numbers and of the method's gain.
+    paired = deception_table(predictions) if BASELINE in predictions else None
     if deception.get("deception_table"):
-        row["deception_table"] = json.dumps(deception_table(predictions).tolist())
+        row["deception_table"] = json.dumps(paired.tolist())
     baseline = metrics.get("baseline")
     if baseline:
         other = deception["others"][BASELINE]
@@ -224,7 +226,6 @@ def run_summary(run_dir: Path) -> dict:
         for key in ("acc_WkSk", "acc_WuSk", "imitation_gap", "imitation_share"):
             row.update({f"baseline_{key}": other[key]["value"], f"baseline_{key}_ci_low": other[key]["ci_low"],
                         f"baseline_{key}_ci_high": other[key]["ci_high"]})
-        paired = deception_table(predictions)  # (weak, ceiling, naive student, student)
         row["paired_table"] = json.dumps(paired.tolist())
         for key, statistic in GAIN_STATISTICS.items():
             gain = bootstrap(paired, statistic, **settings)

@@ -60,7 +60,7 @@ import pandas as pd
 from ..errors import UserError
 from ..store import atomic_write_json, atomic_write_parquet, content_hash
 from ..trainers.bow import is_pairwise
-from .base import ALL_PARADIGMS, METHODS, Method, MethodContext, TrainingSet, class_of, training_set_key
+from .base import METHODS, Method, MethodContext, TrainingSet, class_of, training_set_key
 
 # Bump when prompts, cleaning or how context joins the weak model's input change: old caches then miss.
 PROMPT_VERSION = 1
@@ -309,7 +309,6 @@ class Debate(Method):
     summary = ("weak model retrained with a strong LM's arguments for both answers in context labels B "
                "(Lang et al. 2025)")
     Config = DebateConfig
-    paradigms = ALL_PARADIGMS
 
     def training_set(self, ctx: MethodContext) -> TrainingSet:
         o, task = self.options, ctx.task
@@ -324,7 +323,6 @@ class Explain(Method):
     summary = ("weak model retrained with a strong LM's explanation of each example in context labels B "
                "(Zakershahrak & Ghodratnama 2024)")
     Config = ExplainConfig
-    paradigms = ALL_PARADIGMS
 
     def training_set(self, ctx: MethodContext) -> TrainingSet:
         o, task = self.options, ctx.task
