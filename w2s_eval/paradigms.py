@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UserError, unknown_name
+from .errors import UserError
 from .models.resolve import ResolvedModel
+from .registry import Registry
 from .trainers.bow import BowClassifier, ProbeClassifier
 from .trainers.classify import TransformerClassifier
 from .trainers.common import read_manifest
@@ -36,7 +37,8 @@ class Paradigm:
     example_weights: bool = False
 
 
-PARADIGMS = {p.name: p for p in (
+PARADIGMS: Registry[Paradigm] = Registry("paradigm")
+for _paradigm in (
     Paradigm("classify", TransformerClassifier, "sequence classifier + W2S loss (HF Trainer)",
              losses=("xent", "logconf", "product"), example_weights=True),
     Paradigm("sft", SFTModel, "answer word by a causal LM (TRL SFTTrainer)", causal_lm=True, version=2),
@@ -44,13 +46,12 @@ PARADIGMS = {p.name: p for p in (
              needs_pairs=True, causal_lm=True),
     Paradigm("dpo", DPOPolicy, "policy on weak-ordered pairs (TRL DPOTrainer); weak model: a reward model",
              needs_pairs=True, causal_lm=True, weak_paradigm="reward"),
-)}
+):
+    PARADIGMS.register(_paradigm.name)(_paradigm)
 
 
 def get_paradigm(name: str) -> Paradigm:
-    if name not in PARADIGMS:
-        raise unknown_name("paradigm", name, PARADIGMS)
-    return PARADIGMS[name]
+    return PARADIGMS.get(name)
 
 
 def check_supported(paradigm: Paradigm, task, loss: str, pair_tasks: list[str]):

@@ -38,13 +38,13 @@ from .run_folder import MODEL_ROLES
 from .config import RunConfig, packaged_yaml
 from .deception import BASELINE, write_deception
 from .errors import UserError, unknown_name
-from .eval.metrics import bootstrap_pgr, model_metrics
+from .eval.metrics import accuracy, bootstrap_pgr, model_metrics
 from .models.resolve import ResolvedModel, resolve_model
 from .methods import MethodContext, TrainingSet, make_method
 from .splits import SPLITS, assign_splits, balance, holdout_groups
 from .store import RunLog, StepCache, atomic_write_json, atomic_write_parquet, content_hash
 from .paradigms import Paradigm, check_supported, get_paradigm, linear_model_version, load_trained, new_model
-from .tasks import TASKS, get_task
+from .tasks import get_task, pair_task_names
 from .tasks.base import Task
 from .tasks.custom import custom_task
 from .trainers.bow import PAIR_CONTEXTS
@@ -82,7 +82,7 @@ def resolve_task(cfg: RunConfig) -> Task:
     d = cfg.data
     task = custom_task(d.file, d.text_field, d.label_field, d.id_field, d.group_field, d.prompt_field,
                        d.chosen_field, d.rejected_field) if d.file else get_task(cfg.task)
-    conflicts.check_conflict_task(cfg.conflict, task, [n for n, t in TASKS.items() if t.pairwise])
+    conflicts.check_conflict_task(cfg.conflict, task, pair_task_names())
     return task
 
 
@@ -142,7 +142,7 @@ def resolve_config(cfg: RunConfig) -> tuple[RunConfig, Task]:
     cfg.profile = resolve_profile(cfg.profile)
     task = resolve_task(cfg)
     paradigm = get_paradigm(cfg.paradigm)
-    check_supported(paradigm, task, cfg.loss.name, [n for n, t in TASKS.items() if t.pairwise])
+    check_supported(paradigm, task, cfg.loss.name, pair_task_names())
     weak_ref, strong_ref, via = gap_models(cfg.gap, cfg.profile, task.name, paradigm)
     cfg.weak_model, cfg.strong_model = cfg.weak_model or weak_ref, cfg.strong_model or strong_ref
     # Intermediate models are the bootstrap method's: --via (or a gap's via rungs) selects it.
@@ -199,7 +199,7 @@ def prepare(cfg: RunConfig) -> Prepared:
         if (data["split"] == name).sum() == 0:
             raise UserError(f"{source}: split {name!r} is empty; the data has {len(frame)} examples "
                             f"in {frame['group'].nunique()} groups (need more, or other splits.fractions)")
-    outside = conflicts.outside_splits(frame, data) if cfg.conflict == "implicit" else None
+    outside = conflicts.outside_splits(frame, data) if conflicts.CONFLICTS.get(cfg.conflict).needs_outside else None
     return Prepared(cfg, task, source, data, weak, strong, via, outside)
 
 
@@ -352,14 +352,14 @@ def run_steps(p: Prepared, out_dir: Path, run_dir: Path, quiet: bool) -> dict:
                    if (folder / "generations.json").exists()}
     if generations:
         atomic_write_json(run_dir / "generations.json", generations)
-    truth_B = B["label"].to_numpy() == 1  # the label accuracies in metrics.json only
+    truth_B = B["label"].to_numpy()  # the label accuracies in metrics.json only
     metrics = compute_metrics(predictions, cfg)
     metrics.update(task=p.task.name, source=p.source, paradigm=cfg.paradigm, loss=cfg.loss.name,
                    method=cfg.method, method_options=dict(cfg.method_options),
                    conflict=cfg.conflict, via=list(cfg.via),
                    models={"weak": cfg.weak_model, "strong": cfg.strong_model}, splits=split_info,
                    steps={"weak": weak_key, "label": label_key, "student": student_key, "ceiling": ceiling_key},
-                   weak_label_acc_B=float(((weak_B > 0.5) == truth_B).mean()),
+                   weak_label_acc_B=accuracy(truth_B, weak_B),
                    seconds=round(time.time() - started, 1))
     metrics["method_info"] = training_set_summary(training, truth_B, B)
     if p.via:
@@ -379,7 +379,7 @@ def run_steps(p: Prepared, out_dir: Path, run_dir: Path, quiet: bool) -> dict:
 def label_accuracy(folder: Path, B: pd.DataFrame) -> float:
     """Accuracy on B's ground truth of the labels a step wrote (labels.parquet), for metrics.json."""
     labels = pd.read_parquet(folder / "labels.parquet").set_index("id")["prob"].loc[B["id"]].to_numpy()
-    return float(((labels > 0.5) == (B["label"].to_numpy() == 1)).mean())
+    return accuracy(B["label"].to_numpy(), labels)
 
 
 def training_set_summary(training: TrainingSet, truth_B: np.ndarray, B: pd.DataFrame) -> dict:
@@ -387,7 +387,7 @@ def training_set_summary(training: TrainingSet, truth_B: np.ndarray, B: pd.DataF
     after the student has trained: the method never saw it)."""
     truth = pd.Series(truth_B, index=B["id"]).loc[training.frame["id"]].to_numpy()
     out = dict(training.info)
-    out.update(n_train=int(len(training.frame)), target_acc=float(((np.asarray(training.targets) > 0.5) == truth).mean()),
+    out.update(n_train=int(len(training.frame)), target_acc=accuracy(truth, training.targets),
                weighted=training.weights is not None)
     return out
 

@@ -38,9 +38,10 @@ import pandas as pd
 from . import protocol
 from .config import RunConfig, packaged_yaml
 from .conflict import check_conflict, check_conflict_task
-from .deception import BASELINE, DECEPTION, IMITATION, NUMBERS, deception_table, imitation_table, read_deception
-from .eval.metrics import (RUN_TABLE_MODELS, accuracy_gain_statistic, accuracy_statistic, bootstrap, gap_statistic,
-                           pgr_from_tables, pgr_gain_statistic, t_interval)
+from .deception import BASELINE, NUMBERS, deception_table, imitation_table, read_deception
+from .eval.catalogue import CATALOGUE
+from .eval.metrics import GAIN_METRICS
+from .eval.metrics import RUN_TABLE_MODELS, TABLES, bootstrap, pgr_from_tables, t_interval
 from .errors import UserError, unknown_name
 from .run_folder import is_done, read_run
 from .store import RunLog, atomic_write_json, atomic_write_parquet
@@ -60,19 +61,9 @@ def select(frame: pd.DataFrame, task: str, gap: str, condition: tuple) -> pd.Dat
         mask &= frame[key] == value
     return frame[mask]
 STATUSES = ("pending", "running", "done", "failed", "interrupted")
-ACC_METRICS = ("weak_acc", "student_acc", "ceiling_acc", "acc_gap", "pgr")
-# The plain student beside a bootstrapped or conflict student (deception.BASELINE), where a run has one.
-BASELINE_METRICS = ("baseline_student_acc", "baseline_pgr", "baseline_acc_WkSk", "baseline_acc_WuSk",
-                    "baseline_imitation_gap", "baseline_imitation_share")
-# A method's (or conflict's) student against the run's naive student, paired (eval.metrics).
-GAIN_METRICS = ("pgr_gain", "acc_gain")
-METRICS = ACC_METRICS + tuple(NUMBERS) + BASELINE_METRICS + GAIN_METRICS
-# Where a metric can lie; t-intervals are clipped to it (PGR is unbounded).
-BOUNDS = {"weak_acc": (0, 1), "student_acc": (0, 1), "ceiling_acc": (0, 1), "acc_gap": (-1, 1),
-          "acc_WkSk": (0, 1), "acc_WuSk": (0, 1), "imitation_gap": (-1, 1), "imitation_share": (0, 1),
-          "error_WuSk": (0, 1)}
-BOUNDS |= {f"baseline_{k}": BOUNDS[k] for k in ("student_acc", "acc_WkSk", "acc_WuSk", "imitation_gap", "imitation_share")}
-BOUNDS["acc_gain"] = (-1, 1)
+# Every pooled metric (eval.catalogue): accuracies, gap and PGR; imitation and deception numbers;
+# the baseline student's columns; a method's gain over the naive student.
+METRICS = tuple(CATALOGUE)
 
 # A base config, or a function task -> config (so each task gets its own per-task defaults:
 # e.g. ``lambda task: load_config(file, sets, flags | {"task": task})``).
@@ -109,11 +100,10 @@ class SweepGrid:
             raise UserError("sweep grid: with your own data (data.file) the task is that data; give one task, "
                             f"not {', '.join(self.tasks)}")
         if not custom_data:
-            from .tasks import TASKS
+            from .tasks import TASKS, pair_task_names
 
             for task in self.tasks:
-                if task not in TASKS:
-                    raise unknown_name("task", task, TASKS)
+                TASKS.get(task)
 
         ladders = packaged_yaml("gaps.yaml")[protocol.resolve_profile(profile)]
         for gap in self.gaps:
@@ -122,19 +112,17 @@ class SweepGrid:
         from .paradigms import PARADIGMS
 
         for paradigm in self.paradigms:
-            if paradigm not in PARADIGMS:
-                raise unknown_name("paradigm", paradigm, PARADIGMS)
+            PARADIGMS.get(paradigm)
             for conflict in self.conflicts:
                 try:
                     check_conflict(conflict, paradigm, 1.0)
                 except UserError as exc:
                     raise UserError(f"sweep grid: {exc}") from None
         if not custom_data:
-            pair_tasks = [n for n, t in TASKS.items() if t.pairwise]
             for task in self.tasks:
                 for conflict in self.conflicts:
                     try:
-                        check_conflict_task(conflict, TASKS[task], pair_tasks)
+                        check_conflict_task(conflict, TASKS[task], pair_task_names())
                     except UserError as exc:
                         raise UserError(f"sweep grid: {exc}") from None
         from .trainers.losses import LOSSES
@@ -202,9 +190,9 @@ def run_summary(run_dir: Path) -> dict:
     for role in RUN_TABLE_MODELS:
         row[f"{role}_acc"] = metrics[role]["acc"]
         row[f"{role}_auroc"] = metrics[role].get("auroc")
-        row.update(_interval_columns(f"{role}_acc", bootstrap(table, accuracy_statistic(role), **settings)))
+        row.update(_interval_columns(f"{role}_acc", bootstrap(table, CATALOGUE[f"{role}_acc"].statistic, **settings)))
     row["acc_gap"] = metrics["gap"]
-    row.update(_interval_columns("acc_gap", bootstrap(table, gap_statistic, **settings)))
+    row.update(_interval_columns("acc_gap", bootstrap(table, CATALOGUE["acc_gap"].statistic, **settings)))
     pgr = metrics["pgr"]
     row.update(pgr=pgr["value"], pgr_ci_low=pgr.get("ci_low"), pgr_ci_high=pgr.get("ci_high"),
                pgr_reason=pgr.get("reason"), pgr_identified=pgr.get("identified"))
@@ -219,7 +207,7 @@ def run_summary(run_dir: Path) -> dict:
     if baseline:
         other = deception["others"][BASELINE]
         base_table = imitation_table(predictions, BASELINE)
-        row.update(_interval_columns("baseline_student_acc", bootstrap(base_table, accuracy_statistic("student"), **settings)))
+        row.update(_interval_columns("baseline_student_acc", bootstrap(base_table, CATALOGUE["student_acc"].statistic, **settings)))
         row.update(baseline_kind=baseline["kind"], baseline_student_acc=baseline["student"]["acc"],
                    baseline_pgr=baseline["pgr"]["value"], baseline_pgr_ci_low=baseline["pgr"].get("ci_low"),
                    baseline_pgr_ci_high=baseline["pgr"].get("ci_high"))
@@ -227,8 +215,8 @@ def run_summary(run_dir: Path) -> dict:
             row.update({f"baseline_{key}": other[key]["value"], f"baseline_{key}_ci_low": other[key]["ci_low"],
                         f"baseline_{key}_ci_high": other[key]["ci_high"]})
         row["paired_table"] = json.dumps(paired.tolist())
-        for key, statistic in GAIN_STATISTICS.items():
-            gain = bootstrap(paired, statistic, **settings)
+        for key, metric in GAIN_METRICS.items():
+            gain = bootstrap(paired, metric.statistic, **settings)
             row.update({key: gain.value, **_interval_columns(key, gain)})
     if metrics.get("via"):
         row["via"] = ",".join(metrics["via"])
@@ -344,14 +332,6 @@ def read_sweep(sweep_dir: str | Path) -> pd.DataFrame:
 
 # -- pooling seeds ---------------------------------------------------------------------------------
 
-# Metrics that are statistics of a run's cell table: pooled by pooling the seeds' tables.
-RUN_TABLE_STATISTICS = {"weak_acc": accuracy_statistic("weak"), "ceiling_acc": accuracy_statistic("ceiling"),
-                        "student_acc": accuracy_statistic("student"), "acc_gap": gap_statistic,
-                        **{key: number.statistic for key, number in IMITATION.items()}}
-DECEPTION_TABLE_STATISTICS = {key: number.statistic for key, number in DECEPTION.items()}
-GAIN_STATISTICS = {"pgr_gain": pgr_gain_statistic, "acc_gain": accuracy_gain_statistic}
-
-
 def _tables(group: pd.DataFrame, column: str) -> np.ndarray | None:
     """The seeds' cell tables, or None when a finished cell lacks one (a sweep of an older version)."""
     if column not in group or group[column].isna().any():
@@ -374,7 +354,7 @@ def aggregate(sweep_df: pd.DataFrame, level: float = 0.95, metrics: tuple[str, .
     (``eval.metrics.bootstrap``). PGR's value is withheld when the pooled gap is below ``min_gap``,
     and ``note`` says when the pooled gap's interval includes zero (PGR not identified). Other
     metrics (AUROC, the baseline columns) get Student's t over the per-seed values (clipped to
-    ``BOUNDS``), or with one seed that run's own bootstrap interval.
+    the metric's ``bounds``), or with one seed that run's own bootstrap interval.
     """
     done = sweep_df[sweep_df["status"] == "done"]
     rows = []
@@ -382,16 +362,10 @@ def aggregate(sweep_df: pd.DataFrame, level: float = 0.95, metrics: tuple[str, .
     settings = dict(n_boot=n_boot, seed=seed, level=level)
     for condition, group in done.groupby(keys, sort=False, dropna=False):
         condition = dict(zip(keys, condition if isinstance(condition, tuple) else (condition,)))
-        run_tables, deception_tables = _tables(group, "run_table"), _tables(group, "deception_table")
-        paired_tables = _tables(group, "paired_table")
+        tables_of = {table: _tables(group, f"{table}_table") for table in TABLES}
         for metric in metrics:
-            tables, statistic = None, None
-            if metric in RUN_TABLE_STATISTICS or metric == "pgr":
-                tables, statistic = run_tables, RUN_TABLE_STATISTICS.get(metric)
-            elif metric in DECEPTION_TABLE_STATISTICS:
-                tables, statistic = deception_tables, DECEPTION_TABLE_STATISTICS[metric]
-            elif metric in GAIN_STATISTICS:
-                tables, statistic = paired_tables, GAIN_STATISTICS[metric]
+            about = CATALOGUE[metric]
+            tables, statistic = (tables_of[about.table], about.statistic) if about.table else (None, None)
             if metric not in group and tables is None:
                 continue
             values = (pd.to_numeric(group[metric], errors="coerce").dropna().to_numpy(dtype=float) if metric in group
@@ -412,7 +386,7 @@ def aggregate(sweep_df: pd.DataFrame, level: float = 0.95, metrics: tuple[str, .
                     out.update(mean=pooled.value, ci_low=pooled.ci_low, ci_high=pooled.ci_high)
                 out.update(n=len(tables), ci_method=how)
             elif len(values) > 1:
-                low, high = t_interval(values, level=level, bounds=BOUNDS.get(metric))
+                low, high = t_interval(values, level=level, bounds=about.bounds)
                 out.update(ci_low=low, ci_high=high, ci_method=f"t over {len(values)} seeds")
             elif len(values) == 1 and f"{metric}_ci_low" in group:
                 one = group[group[metric].notna()].iloc[0]

@@ -278,3 +278,49 @@ def pgr_gain_statistic(counts: np.ndarray) -> np.ndarray:
 def accuracy_gain_statistic(counts: np.ndarray) -> np.ndarray:
     """acc(student) − acc(reference) on paired tables."""
     return table_accuracy(counts, 4, 3) - table_accuracy(counts, 4, 2)
+
+
+# -- the reported numbers, each with its meaning, range and direction -----------------------------
+# Which models a cell table holds, in order m0, m1, ...: every table statistic reads one of these.
+TABLES = {"run": RUN_TABLE_MODELS, "deception": ("weak", "ceiling", "baseline", "student"), "paired": PAIRED_MODELS}
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One reported number: what it is and means, how it is computed and pooled, where it can lie
+    and which way is better — kept together, as lm-evaluation-harness keeps a metric's computation,
+    aggregation and direction.
+
+    A metric with a ``statistic`` is a function of a cell table (``table``: a key of ``TABLES``); its
+    pooled value over seeds is that statistic on the seeds' pooled tables and its interval the
+    hierarchical bootstrap. One without (the baseline student's columns in a sweep) is pooled by
+    Student's t over the per-seed values, clipped to ``bounds``."""
+
+    name: str  # the formula, as reports print it
+    meaning: str
+    statistic: Callable[[np.ndarray], np.ndarray] | None = None
+    table: str | None = None
+    bounds: tuple[float, float] | None = None  # None: unbounded (PGR)
+    higher_is_better: bool | None = None  # None: no better direction (a level to read, e.g. a gap)
+    regions: tuple[str, ...] = ()  # the test regions its denominator needs (deception.py)
+
+
+RUN_METRICS = {
+    "weak_acc": Metric("acc_weak", "accuracy of the weak supervisor on test", accuracy_statistic("weak"), "run",
+                       (0, 1), True),
+    "student_acc": Metric("acc_student", "accuracy of the student on test", accuracy_statistic("student"), "run",
+                          (0, 1), True),
+    "ceiling_acc": Metric("acc_ceiling", "accuracy of the strong model trained on ground truth on test",
+                          accuracy_statistic("ceiling"), "run", (0, 1), True),
+    "acc_gap": Metric("acc_ceiling − acc_weak", "the weak–ceiling gap PGR divides by; PGR is identified only where "
+                      "its interval lies above zero", gap_statistic, "run", (-1, 1), None),
+    "pgr": Metric("PGR", "share of the weak–ceiling gap the student recovers (pooled: the ratio of mean gaps)",
+                  pgr_statistic, "run", None, True),
+}
+
+GAIN_METRICS = {
+    "pgr_gain": Metric("PGR(student) − PGR(naive)", "how much more of the gap the method's student recovers than "
+                       "the naive student of the same run (paired)", pgr_gain_statistic, "paired", None, True),
+    "acc_gain": Metric("acc(student) − acc(naive)", "the method's accuracy gain over the naive student (paired)",
+                       accuracy_gain_statistic, "paired", (-1, 1), True),
+}

@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..deception import read_deception
 from ..errors import UserError
+from ..eval.metrics import right
 from ..run_folder import read_run, status_of
 from ..sweep import CONDITION_AXES, aggregate, read_sweep, run_summary, select
 
@@ -113,9 +114,8 @@ def collect(path: str | Path) -> ReportData:
 def _missed(run_dir: Path) -> pd.DataFrame:
     """Test rows of W_u ∩ S_k where the student is wrong."""
     p = pd.read_parquet(run_dir / "predictions.parquet")
-    label = p["label"] == 1
-    right = {role: (p[role] > 0.5) == label for role in ("weak", "student", "ceiling")}
-    return p[~right["weak"] & right["ceiling"] & ~right["student"]][["id", "label", "weak", "student", "ceiling"]]
+    is_right = {role: right(p["label"], p[role]) for role in ("weak", "student", "ceiling")}
+    return p[~is_right["weak"] & is_right["ceiling"] & ~is_right["student"]][["id", "label", "weak", "student", "ceiling"]]
 
 
 def _task_texts(run_dir: Path) -> tuple[dict[str, str], tuple[str, str]]:

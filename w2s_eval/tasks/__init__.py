@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from ..errors import unknown_name
+from ..registry import Registry
 from . import legal, reward, safety, toxicity, utility
 from .base import Task
 
-TASKS: dict[str, Task] = {t.name: t for t in (safety.TASK, toxicity.TASK, legal.TASK, reward.TASK,
-                                             utility.TASK)}
+TASKS: Registry[Task] = Registry("task")
+for _task in (safety.TASK, toxicity.TASK, legal.TASK, reward.TASK, utility.TASK):
+    TASKS.register(_task.name)(_task)
 
 
 def get_task(name: str) -> Task:
-    if name not in TASKS:
-        raise unknown_name("task", name, TASKS)
-    return TASKS[name]
+    return TASKS.get(name)
+
+
+def pair_task_names() -> list[str]:
+    """The tasks made of preference pairs (for the errors of paradigms and conflicts that need them)."""
+    return [name for name, task in TASKS.items() if task.pairwise]
