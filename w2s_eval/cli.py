@@ -121,7 +121,10 @@ def _sweep(args) -> int:
     from .config import load_config
     from .reports import build_report
     from .methods import METHODS
-    from .sweep import CELL_KEYS, SweepGrid, aggregate, read_sweep, run_sweep, summary_table
+    import pandas as pd
+
+    from .executors import make_executor
+    from .sweep import CELL_KEYS, SweepGrid, aggregate, parse_shard, read_sweep, run_sweep, summary_table, table_path
     from .tasks import TASKS
 
     try:
@@ -140,7 +143,16 @@ def _sweep(args) -> int:
         # Built per cell so that each gets its own per-task and per-paradigm defaults.
         return load_config(args.config, args.set or [], flags | {"task": task, "paradigm": paradigm})
 
-    out = run_sweep(grid, args.out, base_config, quiet=args.quiet)
+    shard = parse_shard(args.shard) if args.shard else None
+    executor = make_executor(args.executor, args.address, args.max_parallel)
+    out = run_sweep(grid, args.out, base_config, quiet=args.quiet, executor=executor, shard=shard,
+                    collect=args.collect)
+    if shard:
+        rows = pd.read_parquet(table_path(out, shard))
+        done = int((rows["status"] == "done").sum())
+        print(f"shard {shard[0]}/{shard[1]}: {done} of {len(rows)} cells done; when every shard has finished, index "
+              f"them with the same command and --collect instead of --shard")
+        return 0 if done == len(rows) else 1
     rows = read_sweep(out)
     print(summary_table(aggregate(rows)))
     if not args.no_report:
@@ -293,6 +305,17 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
     sweep.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting in every cell")
     sweep.add_argument("--out", default="sweeps/default", help="sweep folder; its run folders go inside it")
+    sweep.add_argument("--executor", default="local", choices=["local", "ray"],
+                       help="where cells run: local (one after another, default) or ray (in parallel: Ray tasks on "
+                            "this machine, or on the cluster at --address)")
+    sweep.add_argument("--address", help="with --executor ray: a Ray cluster to join (ray://host:10001, or auto); "
+                                         "default: start Ray on this machine for this sweep")
+    sweep.add_argument("--max-parallel", type=int, help="with --executor ray: at most this many cells at once "
+                                                         "(default: as many as the cells' CPUs and GPUs allow)")
+    sweep.add_argument("--shard", metavar="i/N", help="run only the cells k with k mod N = i (one shard per job of "
+                                                      "a scheduler such as a SLURM array); then --collect")
+    sweep.add_argument("--collect", action="store_true", help="run nothing: index every cell's run folder (e.g. "
+                                                              "after shards) into sweep.parquet and the report")
     sweep.add_argument("--no-report", action="store_true", help="do not write report.md / report.html")
     sweep.add_argument("--quiet", action="store_true", help="no progress messages")
     sweep.set_defaults(func=_sweep)

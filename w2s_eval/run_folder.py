@@ -95,6 +95,12 @@ def _record(run_dir: Path) -> dict | None:
         raise UserError(f"{path} is not valid JSON: {exc}") from None
 
 
+def error_of(run_dir: str | Path) -> str | None:
+    """The error a failed run recorded (None for any other run)."""
+    record = _record(Path(run_dir)) or {}
+    return record.get("error") if record.get("status") == "failed" else None
+
+
 def status_of(run_dir: str | Path) -> str | None:
     """``running`` | ``done`` | ``failed``, or None where there is no run record."""
     record = _record(Path(run_dir))

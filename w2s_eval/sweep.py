@@ -1,5 +1,6 @@
 """A sweep: one run per cell of a grid (task × gap × paradigm × loss × method × conflict × seed),
-one after another, resumable.
+resumable, its cells run one after another or in parallel on Ray (``executors.py``), whole or in
+shards.
 
 Each cell is an ordinary run (``protocol.run_experiment``) whose config is the base config with
 the cell's task, gap, paradigm, loss, method, conflict and seed set; its run folder lands in ``runs_dir`` (by
@@ -12,7 +13,8 @@ The sweep folder holds:
 - ``sweep.json``: the grid, the base config and where the runs are;
 - ``sweep.parquet``: one row per cell (``CELL_KEYS``, run id and folder, ``status`` = pending |
   running | done | failed | interrupted, the error of a failed cell, accuracies, gap, PGR and the
-  deception numbers with their intervals), rewritten atomically after every cell;
+  deception numbers with their intervals), rewritten atomically after every cell; a shard writes
+  ``sweep.shard-<i>-of-<N>.parquet`` instead, and ``collect`` indexes every cell into ``sweep.parquet``;
 - ``sweep_log.jsonl``: events, with the traceback of each failed cell.
 
 ``aggregate`` pools the seeds of each condition: the statistic of the seeds' pooled cell tables with a
@@ -43,7 +45,7 @@ from .eval.catalogue import CATALOGUE
 from .eval.metrics import GAIN_METRICS
 from .eval.metrics import RUN_TABLE_MODELS, TABLES, bootstrap, pgr_from_tables, t_interval
 from .errors import UserError, unknown_name
-from .run_folder import is_done, read_run
+from .run_folder import error_of, is_done, read_run, status_of
 from .store import RunLog, atomic_write_json, atomic_write_parquet
 
 # The experiment's dimensions, declared once: grid axes, sweep rows, pooling and report filters follow.
@@ -245,19 +247,64 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
     return frame
 
 
+def run_cell(cfg: RunConfig, runs_dir: Path, quiet: bool) -> dict:
+    """Run (or resume) one cell's run and return its sweep-row fields: ``status`` done with the
+    run's numbers, or failed with the error and its traceback. Executors call this, in this
+    process or in a Ray worker."""
+    try:
+        run_dir = protocol.run_experiment(cfg, runs_dir, quiet)
+        return {"status": "done", **run_summary(run_dir)}
+    except Exception as exc:  # one broken cell must not stop the sweep
+        return {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+
+
+def shard_cells(n_cells: int, shard: tuple[int, int] | None) -> list[int]:
+    """The cell indices shard ``(i, N)`` runs: cell k runs in shard k mod N (all cells without a shard)."""
+    if shard is None:
+        return list(range(n_cells))
+    i, n = shard
+    return [k for k in range(n_cells) if k % n == i]
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/N"`` -> (i, N), with 0 <= i < N."""
+    try:
+        i, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise UserError(f"--shard {text!r}: expected i/N, e.g. 0/4 for the first of four shards") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise UserError(f"--shard {text!r}: expected 0 <= i < N, e.g. 0/4 ... 3/4")
+    return i, n
+
+
+def table_path(out_dir: Path, shard: tuple[int, int] | None) -> Path:
+    """The sweep table; a shard writes its own (``--collect`` indexes them all into ``sweep.parquet``)."""
+    return out_dir / ("sweep.parquet" if shard is None else f"sweep.shard-{shard[0]}-of-{shard[1]}.parquet")
+
+
 def run_sweep(grid: SweepGrid, out_dir: str | Path, base_config: BaseConfig, quiet: bool = False, *,
-              runs_dir: str | Path | None = None) -> Path:
+              runs_dir: str | Path | None = None, executor=None, shard: tuple[int, int] | None = None,
+              collect: bool = False) -> Path:
     """Run (or resume) every cell of ``grid``; return the sweep folder ``out_dir``.
 
     ``base_config`` is a RunConfig, or a function ``(task, paradigm) -> RunConfig`` (use one for a
     sweep over several tasks or paradigms, so each cell gets its own per-task and per-paradigm
-    defaults). Run folders go to ``runs_dir`` (default:
-    ``out_dir``). A cell that raises is recorded as failed (error in the row, traceback in
-    ``sweep_log.jsonl``) and the sweep goes on; KeyboardInterrupt stops it, with the cell marked
-    interrupted, and the same call resumes it.
+    defaults). Run folders go to ``runs_dir`` (default: ``out_dir``). ``executor``
+    (``executors.make_executor``; default: local, one cell after another) runs the cells. A cell
+    that raises is recorded as failed (error in the row, traceback in ``sweep_log.jsonl``) and the
+    sweep goes on; KeyboardInterrupt stops it, with the cells in flight marked interrupted, and the
+    same call resumes it.
+
+    ``shard=(i, N)`` runs only the cells k with k mod N = i and writes their rows to its own table
+    (for schedulers such as SLURM arrays, one shard per task); ``collect=True`` runs nothing and
+    indexes every cell from the run folders into ``sweep.parquet`` (done, failed, running — a
+    shard still at work or killed — or pending).
     """
+    from .executors import LocalExecutor, Job
+
     out_dir = Path(out_dir)
     runs_dir = Path(runs_dir) if runs_dir is not None else out_dir
+    executor = executor or LocalExecutor()
     first = base_config(grid.tasks[0], grid.paradigms[0]) if callable(base_config) and grid.tasks else base_config
     grid.validate(first.profile, custom_data=bool(first.data.file))
     if first.method_options and any(spec.split(":")[0] != first.method for spec in grid.methods):
@@ -280,41 +327,72 @@ def run_sweep(grid: SweepGrid, out_dir: str | Path, base_config: BaseConfig, qui
     })
     if warning:
         log("warning", f"sweep: warning: {warning}")
-    rows = [_pending_row(cell) for cell in cells]
-    table = out_dir / "sweep.parquet"
-    atomic_write_parquet(table, _frame(rows))
-    log("sweep_start", f"sweep: {len(cells)} cells -> {out_dir}", grid=dataclasses.asdict(grid))
-    for i, (cell, row) in enumerate(zip(cells, rows), 1):
-        name = " ".join(f"{k}={v}" for k, v in cell.items())
-        started = time.time()
+    mine = shard_cells(len(cells), None if collect else shard)
+    rows = {k: _pending_row(cells[k]) for k in mine}
+    table = table_path(out_dir, None if collect else shard)
+
+    def write():
+        atomic_write_parquet(table, _frame([rows[k] for k in mine]))
+
+    def name(k: int) -> str:
+        return f"{k + 1}/{len(cells)} (" + " ".join(f"{key}={v}" for key, v in cells[k].items()) + ")"
+
+    write()
+    what = "collect" if collect else "sweep" + (f" shard {shard[0]}/{shard[1]}" if shard else "")
+    log("sweep_start", f"sweep: {len(mine)} of {len(cells)} cells -> {out_dir}" + (f" ({what})" if what != "sweep" else ""),
+        grid=dataclasses.asdict(grid), shard=list(shard) if shard else None, collect=collect, executor=executor.name)
+    jobs = []
+    for k in mine:
+        row = rows[k]
         try:
-            cfg = cell_config(base_config, cell)
+            cfg = cell_config(base_config, cells[k])
             run_id = protocol.run_id_of(cfg)
-            run_dir = runs_dir / run_id
-            row.update(run_id=run_id, run_dir=os.path.relpath(run_dir, out_dir))
-            if is_done(run_dir):
-                row["reused"] = True
-                log("cell_reused", f"sweep: cell {i}/{len(cells)} ({name}) finished before: {run_id}", cell=cell, run_id=run_id)
-            else:
-                row["status"] = "running"
-                atomic_write_parquet(table, _frame(rows))
-                log("cell_start", f"sweep: cell {i}/{len(cells)} ({name}): run {run_id}", cell=cell, run_id=run_id)
-                run_dir = protocol.run_experiment(cfg, runs_dir, quiet)
-            row.update(run_summary(run_dir))
-            row["status"] = "done"
-            log("cell_done", cell=cell, run_id=run_id, seconds=round(time.time() - started, 1))
-        except KeyboardInterrupt:
-            row["status"] = "interrupted"
-            atomic_write_parquet(table, _frame(rows))
-            log("sweep_interrupted", f"sweep: interrupted at cell {i}/{len(cells)}; run the same sweep again to resume",
-                cell=cell)
-            raise
-        except Exception as exc:  # one broken cell must not stop the sweep
+        except Exception as exc:  # a cell whose config cannot be built fails alone
             row.update(status="failed", error=f"{type(exc).__name__}: {exc}")
-            log("cell_failed", f"sweep: cell {i}/{len(cells)} ({name}) failed: {row['error']}", cell=cell,
-                error=row["error"], traceback=traceback.format_exc())
-        atomic_write_parquet(table, _frame(rows))
-    counts = pd.Series([r["status"] for r in rows]).value_counts().to_dict()
+            log("cell_failed", f"sweep: cell {name(k)} failed: {row['error']}", cell=cells[k], error=row["error"],
+                traceback=traceback.format_exc())
+            continue
+        run_dir = runs_dir / run_id
+        row.update(run_id=run_id, run_dir=os.path.relpath(run_dir, out_dir))
+        if is_done(run_dir):
+            row.update(reused=True, status="done", **run_summary(run_dir))
+            log("cell_reused", f"sweep: cell {name(k)} finished before: {run_id}", cell=cells[k], run_id=run_id)
+        elif collect:
+            row.update(status=status_of(run_dir) or "pending", error=error_of(run_dir))
+        else:
+            cpus = cfg.threads or 1
+            gpus = 1 if protocol.resolve_profile(cfg.profile) == "gpu" else 0
+            jobs.append(Job(k, (cfg, runs_dir, quiet), cpus=cpus, gpus=gpus))
+    write()
+
+    started = {}
+
+    def on_start(job: Job):
+        started[job.index] = time.time()
+        rows[job.index]["status"] = "running"
+        write()
+        log("cell_start", f"sweep: cell {name(job.index)}: run {rows[job.index]['run_id']}", cell=cells[job.index],
+            run_id=rows[job.index]["run_id"])
+
+    try:
+        for job, outcome in executor.run(run_cell, jobs, on_start):
+            row, k = rows[job.index], job.index
+            trace = outcome.pop("traceback", None)
+            row.update(outcome)
+            if row["status"] == "done":
+                log("cell_done", cell=cells[k], run_id=row["run_id"], seconds=round(time.time() - started[k], 1))
+            else:
+                log("cell_failed", f"sweep: cell {name(k)} failed: {row['error']}", cell=cells[k], error=row["error"],
+                    traceback=trace)
+            write()
+    except KeyboardInterrupt:
+        for row in rows.values():
+            if row["status"] == "running":
+                row["status"] = "interrupted"
+        write()
+        log("sweep_interrupted", "sweep: interrupted; run the same sweep again to resume")
+        raise
+    counts = pd.Series([r["status"] for r in rows.values()]).value_counts().to_dict()
     log("sweep_done", "sweep: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + f"; table {table}", counts=counts)
     return out_dir
 
