@@ -42,6 +42,32 @@ class TrainConfig:
     # finetune: probe on preference pairs: reply (φ(A) − φ(B)) | prompt (each reply embedded after
     # its prompt, φ(P ⊕ A) − φ(P ⊕ B)); see trainers/bow.py ProbeClassifier.
     pair_context: str = "reply"
+    # More fields of transformers' TrainingArguments (or of the paradigm's TRL config), passed as they
+    # are and applied last: gradient_accumulation_steps, gradient_checkpointing, bf16, fsdp, report_to,
+    # ... (e.g. --set strong_train.train_args.gradient_accumulation_steps=4). Fields that cannot change
+    # results (TRAINER_ARGS_NOT_IN_KEY: logging, output, hub) stay out of the cache key. The bag-of-words
+    # model and probes (finetune: probe) have no Trainer and ignore them.
+    train_args: dict[str, typing.Any] = field(default_factory=dict)
+
+    def cache_identity(self) -> dict:
+        """The settings that can change what is trained, for cache keys: every field, ``train_args``
+        without the fields that cannot change results (and none at all when empty, so keys made
+        before ``train_args`` existed stay the same)."""
+        identity = dataclasses.asdict(self)
+        kept = {k: v for k, v in self.train_args.items() if k not in TRAINER_ARGS_NOT_IN_KEY
+                and not k.startswith(("logging_", "hub_", "push_to_hub", "save_"))}
+        if kept:
+            identity["train_args"] = kept
+        else:
+            del identity["train_args"]
+        return identity
+
+
+# TrainingArguments fields that change how a training is watched or stored, never what it learns.
+TRAINER_ARGS_NOT_IN_KEY = frozenset({"report_to", "run_name", "output_dir", "logging_dir", "logging_steps",
+                                     "logging_strategy", "logging_first_step", "disable_tqdm", "log_level",
+                                     "log_level_replica", "trackio_space_id", "project", "dataloader_num_workers",
+                                     "dataloader_pin_memory", "dataloader_persistent_workers"})
 
 
 @dataclass

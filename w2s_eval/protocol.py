@@ -48,7 +48,7 @@ from .tasks import get_task, pair_task_names
 from .tasks.base import Task
 from .tasks.custom import custom_task
 from .trainers.bow import PAIR_CONTEXTS
-from .trainers.common import FINETUNE_MODES, resolve_quant
+from .trainers.common import FINETUNE_MODES, check_train_args, resolve_quant
 from .trainers.losses import make_loss
 
 PROFILES = ("auto", "cpu", "gpu")
@@ -105,6 +105,7 @@ def validate(cfg: RunConfig):
         if getattr(cfg, role).pair_context not in PAIR_CONTEXTS:
             raise UserError(f"{role}.pair_context: unknown value {getattr(cfg, role).pair_context!r}; valid: "
                             f"{', '.join(PAIR_CONTEXTS)}")
+        check_train_args(getattr(cfg, role).train_args, f"{role}.train_args")
 
 
 # -- models -------------------------------------------------------------------------------------
@@ -172,6 +173,8 @@ def run_id_of(cfg: RunConfig) -> str:
     c, _ = resolve_config(cfg)
     task = c.task if not c.data.file else "custom-" + Path(c.data.file).stem
     identity = c.to_dict()
+    for role in ("weak_train", "strong_train"):  # without train_args that cannot change results
+        identity[role] = getattr(c, role).cache_identity()
     extras = ""
     # Settings added later leave the ids of runs that do not use them unchanged.
     if c.conflict == "none":
@@ -269,7 +272,7 @@ def run_steps(p: Prepared, out_dir: Path, run_dir: Path, quiet: bool) -> dict:
     # The weak model chooses its epoch (or C) on a held-out part of its own ground truth A, never on
     # val: val's ground truth is held out from the supervisor side like test's (tests/test_leaks.py).
     A_fit, A_select = holdout_groups(A, cfg.seed, WEAK_SELECT_SHARE)
-    weak_key = content_hash(["weak", p.weak.fingerprint, *weak_how, weak_train and dataclasses.asdict(weak_train),
+    weak_key = content_hash(["weak", p.weak.fingerprint, *weak_how, weak_train and weak_train.cache_identity(),
                              split_keys["A"], split_keys["test"], cfg.seed, "select-on-A", WEAK_SELECT_SHARE])
     weak_dir = train("weak", weak_key, p.weak, weak_paradigm, cfg.weak_train, A_fit, A_fit["label"].to_numpy(float),
                      A_select, A_select["label"].to_numpy(float))
@@ -304,7 +307,7 @@ def run_steps(p: Prepared, out_dir: Path, run_dir: Path, quiet: bool) -> dict:
     strong_how = [paradigm.name] if paradigm.name != "classify" else []
     strong_how += [f"{paradigm.name}-v{paradigm.version}"] if paradigm.version > 1 else []
     strong_how += linear_model_version(p.strong, cfg.strong_train)
-    strong_common = [p.strong.fingerprint, *strong_how, dataclasses.asdict(cfg.strong_train), split_keys["B"],
+    strong_common = [p.strong.fingerprint, *strong_how, cfg.strong_train.cache_identity(), split_keys["B"],
                      split_keys["val"], split_keys["test"], cfg.seed]
     loss = make_loss(**dataclasses.asdict(cfg.loss))
     with_truth = B.set_index("id", drop=False)
@@ -318,7 +321,7 @@ def run_steps(p: Prepared, out_dir: Path, run_dir: Path, quiet: bool) -> dict:
         if getattr(loss, "version", 1) > 1:  # a loss whose code changed does not reuse its old results
             key_parts.append(f"loss-v{loss.version}")
         if student_train != cfg.strong_train:  # a student trained as its ceiling keeps its old key
-            key_parts += ["student_train", dataclasses.asdict(student_train)]
+            key_parts += ["student_train", student_train.cache_identity()]
         if conflict != "none":  # the no-conflict key stays what it always was
             key_parts += ["conflict", conflict, fingerprint(frame), content_hash(targets.tolist())]
         key = content_hash(key_parts)

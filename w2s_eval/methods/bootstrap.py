@@ -13,7 +13,6 @@ Its reference student is the *direct* one (the naive student on the weak model's
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +40,7 @@ class Bootstrap(Method):
         chain_key, labels_B, labels_val, models = ctx.label_key, ctx.weak_B, ctx.weak_val, {}
         for model in ctx.via:
             key = content_hash(["via", model.fingerprint, ctx.paradigm.name,
-                                *linear_model_version(model, cfg.strong_train), dataclasses.asdict(cfg.strong_train),
+                                *linear_model_version(model, cfg.strong_train), cfg.strong_train.cache_identity(),
                                 keys["B"], keys["val"], keys["test"], chain_key, cfg.seed])
             folder = ctx.run_step("via", key, relabel_cross_fitted(
                 model, ctx.paradigm, cfg.strong_train, cfg.seed, ctx.task, ctx.B, ctx.val, ctx.test, labels_B, labels_val))

@@ -65,7 +65,6 @@ Adaptations, where our setting forces them:
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -307,7 +306,7 @@ class CoSupervise(Method):
         student_train = cfg.student.apply(cfg.strong_train)
         key = content_hash(["co-supervise-student", number, ctx.strong.fingerprint, ctx.paradigm.name,
                             ctx.paradigm.version, *linear_model_version(ctx.strong, cfg.strong_train),
-                            dataclasses.asdict(student_train), ctx.split_keys["B"], ctx.split_keys["val"],
+                            student_train.cache_identity(), ctx.split_keys["B"], ctx.split_keys["val"],
                             ctx.split_keys["test"], cfg.seed,
                             training_set_key("co-supervise-round", None, frame, targets, val_targets)])
         folder = ctx.train("co-supervise-student", key, ctx.strong, ctx.paradigm, student_train, frame, targets,

@@ -56,7 +56,6 @@ Adaptations (each forced by our setting, or a choice the paper's text available 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass
 
@@ -188,7 +187,7 @@ class Selective(Method):
         student_train = cfg.student.apply(cfg.strong_train)
         key = content_hash(["selective-first", ctx.label_key, ctx.strong.fingerprint, ctx.paradigm.name,
                             ctx.paradigm.version, *linear_model_version(ctx.strong, student_train),
-                            dataclasses.asdict(student_train), keys["A"], keys["B"], keys["val"], keys["test"],
+                            student_train.cache_identity(), keys["A"], keys["B"], keys["val"], keys["test"],
                             ctx.seed])
         folder = ctx.train("selective-first", key, ctx.strong, ctx.paradigm, student_train, ctx.B, ctx.weak_B,
                            ctx.val, ctx.weak_val, predict_on={"A_fit": ctx.A_fit, "A_select": ctx.A_select,

@@ -69,8 +69,8 @@ class TransformerClassifier(TrainedModel):
         if weights is not None:
             for example, weight in zip(train_set, weights):
                 example["weight"] = float(weight)
-        args = TrainingArguments(**training_kwargs(self.train_cfg, self.seed, work_dir),
-                                 train_sampling_strategy="group_by_length", remove_unused_columns=False)
+        args = TrainingArguments(**training_kwargs(self.train_cfg, self.seed, work_dir,
+                                                   train_sampling_strategy="group_by_length", remove_unused_columns=False))
         callbacks = val_callbacks(self.train_cfg, lambda f: self.predict_proba(f, progress=False), val_frame, val_labels)
         trainer = quiet_progress(W2STrainer(
             model=self.model, args=args, train_dataset=train_set, callbacks=callbacks,

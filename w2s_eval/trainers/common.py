@@ -130,11 +130,12 @@ def undo_bf16_on_cpu(model, quant: str):
                 param.data = param.data.float()
 
 
-def training_kwargs(cfg: TrainConfig, seed: int, work_dir: Path | None) -> dict:
+def training_kwargs(cfg: TrainConfig, seed: int, work_dir: Path | None, **paradigm) -> dict:
     """TrainingArguments fields shared by every paradigm (TRL configs subclass TrainingArguments).
 
     TRL 1.16 defaults to bf16 and gradient checkpointing; both are turned off on CPU, where bf16
-    is slow and memory is not the constraint.
+    is slow and memory is not the constraint. Then the paradigm's own fields (``paradigm``), then
+    ``cfg.train_args``, which override any of these.
     """
     cuda = on_cuda()
     return dict(
@@ -143,7 +144,28 @@ def training_kwargs(cfg: TrainConfig, seed: int, work_dir: Path | None) -> dict:
         warmup_steps=cfg.warmup, lr_scheduler_type="linear", save_strategy="no", eval_strategy="no",
         report_to=[], logging_steps=10, seed=seed, use_cpu=not cuda,
         bf16=cuda and torch.cuda.is_bf16_supported(), fp16=False, gradient_checkpointing=False,
-        dataloader_num_workers=0, disable_tqdm=False)
+        dataloader_num_workers=0, disable_tqdm=False) | paradigm | dict(cfg.train_args)
+
+
+def trainer_config_fields() -> set[str]:
+    """The fields ``train_args`` may set: transformers' TrainingArguments and the TRL configs of the
+    paradigms (reward, DPO, SFT), which subclass it."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+    from trl import DPOConfig, RewardConfig, SFTConfig
+
+    return {f.name for cls in (TrainingArguments, RewardConfig, DPOConfig, SFTConfig) for f in dataclasses.fields(cls)}
+
+
+def check_train_args(train_args: dict, where: str):
+    """An unknown field of ``train_args`` is an error before any training, naming it."""
+    if not isinstance(train_args, dict):
+        raise UserError(f"{where}: expected a mapping of TrainingArguments fields, got {train_args!r}")
+    unknown = sorted(set(train_args) - trainer_config_fields()) if train_args else []
+    if unknown:
+        raise UserError(f"{where}: {unknown[0]!r} is not a field of transformers' TrainingArguments or of TRL's "
+                        f"Reward/DPO/SFT configs (see their docs for the valid fields)")
 
 
 def quiet_progress(trainer):
@@ -245,6 +267,7 @@ class TrainedModel:
         """Keep the trained model and its loss / validation history."""
         self.model = trainer.model
         self.history = [h for h in trainer.state.log_history if "loss" in h] + (callbacks[0].history if callbacks else [])
+        self.history.append({"optimizer_steps": int(trainer.state.max_steps)})
 
     def save(self, folder: Path):
         folder.mkdir(parents=True, exist_ok=True)

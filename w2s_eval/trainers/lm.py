@@ -23,8 +23,8 @@ class CausalLM(TrainedModel):
     def train_with(self, trainer_class, config_class, rows: list[dict], val_frame, val_labels, work_dir, **config):
         import datasets
 
-        args = config_class(**training_kwargs(self.train_cfg, self.seed, work_dir), max_length=self.train_cfg.max_length,
-                            dataset_num_proc=None, **config)
+        args = config_class(**training_kwargs(self.train_cfg, self.seed, work_dir, max_length=self.train_cfg.max_length,
+                                              dataset_num_proc=None, **config))
         callbacks = val_callbacks(self.train_cfg, self.predict_proba, val_frame, val_labels)
         trainer = quiet_progress(trainer_class(model=self.model, args=args, train_dataset=datasets.Dataset.from_list(rows),
                                                processing_class=self.tokenizer, callbacks=callbacks))

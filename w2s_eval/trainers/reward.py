@@ -96,9 +96,8 @@ class RewardModel(TrainedModel):
         ids_a, ids_b = self._encode(frame["prompt"], frame["reply_a"]), self._encode(frame["prompt"], frame["reply_b"])
         train_set = datasets.Dataset.from_list([
             {"chosen_ids": a, "rejected_ids": b, "soft_label": float(p)} for a, b, p in zip(ids_a, ids_b, soft_labels)])
-        args = RewardConfig(**training_kwargs(self.train_cfg, self.seed, work_dir),
-                            max_length=self.train_cfg.max_length, remove_unused_columns=False,
-                            center_rewards_coefficient=None)
+        args = RewardConfig(**training_kwargs(self.train_cfg, self.seed, work_dir, max_length=self.train_cfg.max_length,
+                                              remove_unused_columns=False, center_rewards_coefficient=None))
         callbacks = val_callbacks(self.train_cfg, lambda f: self.predict_proba(f, progress=False), val_frame, val_labels)
         trainer = quiet_progress(W2SRewardTrainer(
             model=self.model, args=args, train_dataset=train_set, processing_class=self.tokenizer,
