@@ -44,6 +44,10 @@ def _run(args) -> int:
         flags["method_options"] = options or None
     cfg = load_config(args.config, args.set or [], flags)
     run_dir = run_experiment(cfg, args.out, quiet=args.quiet)
+    from . import distributed
+
+    if not distributed.is_main():  # under torchrun, rank 0 reports the run
+        return 0
     from .protocol import summary_table
     from .run_folder import read_run
 

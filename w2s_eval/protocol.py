@@ -24,6 +24,8 @@ import copy
 import dataclasses
 import json
 import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +35,7 @@ import pandas as pd
 import torch
 
 from . import conflict as conflicts
+from . import distributed
 from . import run_folder
 from .run_folder import MODEL_ROLES
 from .config import RunConfig, packaged_yaml
@@ -214,6 +217,16 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path = "runs", quiet: bool = F
     p = prepare(cfg)
     out_dir = Path(out_dir)
     run_dir = out_dir / p.run_id
+    if distributed.world_size() > 1:  # torchrun / accelerate launch: only rank 0 writes (distributed.py)
+        distributed.init_process_group()
+        if not distributed.is_main():
+            scratch = Path(tempfile.mkdtemp(prefix=f"w2s-eval-rank{distributed.rank()}-"))
+            try:
+                run_steps(p, scratch, scratch / p.run_id, quiet=True, shared_cache=out_dir / ".cache")
+                distributed.barrier()
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+            return run_dir
     run_folder.start(run_dir, p.cfg.to_dict())
     try:
         metrics = run_steps(p, out_dir, run_dir, quiet)
@@ -221,15 +234,17 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path = "runs", quiet: bool = F
         run_folder.fail(run_dir, exc)
         raise
     run_folder.finish(run_dir, metrics)
+    distributed.barrier()
     return run_dir
 
 
-def run_steps(p: Prepared, out_dir: Path, run_dir: Path, quiet: bool) -> dict:
-    """weak → label → method → student → ceiling → evaluate → analyses; returns the run's metrics."""
+def run_steps(p: Prepared, out_dir: Path, run_dir: Path, quiet: bool, shared_cache: Path | None = None) -> dict:
+    """weak → label → method → student → ceiling → evaluate → analyses; returns the run's metrics.
+    ``shared_cache``: finished steps to read but never write (distributed.py)."""
     cfg = p.cfg
     torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
     log = RunLog(run_dir / "log.jsonl", quiet=quiet)
-    cache = StepCache(out_dir / ".cache")
+    cache = StepCache(out_dir / ".cache", shared=shared_cache)
     split_info = balance(p.data)
     log("start", f"run {p.run_id}: task {p.task.name} ({p.source}), weak {cfg.weak_model} -> strong "
         f"{cfg.strong_model}, method {cfg.method}, profile {cfg.profile}", splits=split_info, source=p.source)

@@ -78,8 +78,10 @@ class StepCache:
 
     MANIFEST = "step.json"
 
-    def __init__(self, root: Path):
-        self.root = root
+    def __init__(self, root: Path, shared: Path | None = None):
+        # ``shared``: a cache this process may read but never writes (a distributed run's rank other
+        # than 0 reads rank 0's finished steps there and computes the rest under ``root``).
+        self.root, self.shared = root, shared
 
     def folder(self, step: str, key: str) -> Path:
         return self.root / f"{step}-{key}"
@@ -90,6 +92,9 @@ class StepCache:
     def run(self, step: str, key: str, work: Callable[[Path], dict], log: RunLog) -> Path:
         """Run ``work(tmp_folder) -> info`` unless the step is cached; return the step folder."""
         final = self.folder(step, key)
+        if self.shared is not None and (self.shared / final.name / self.MANIFEST).exists():
+            log("step_cached", f"{step}: reusing cached result {final.name}", step=step, key=key)
+            return self.shared / final.name
         self.root.mkdir(parents=True, exist_ok=True)
         # One process per step at a time: a second one waits, then finds the step done.
         with filelock.FileLock(str(self.root / f".{step}-{key}.lock")):

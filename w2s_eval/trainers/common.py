@@ -7,6 +7,7 @@ One place for these so that classify, reward, SFT and DPO differ only in what th
 from __future__ import annotations
 
 import json
+import os
 import math
 from pathlib import Path
 from typing import Callable
@@ -16,6 +17,7 @@ import torch
 from transformers import AutoTokenizer, TrainerCallback
 from transformers.trainer_callback import ProgressCallback
 
+from .. import distributed
 from ..config import TrainConfig
 from ..errors import UserError
 
@@ -88,13 +90,16 @@ def load_model(location: str, auto_class, quant: str, **kwargs):
         # 4-bit layers' outputs in one dtype whatever dtype the checkpoint was saved in.
         kwargs.setdefault("dtype", compute)
         if quant == "4bit":
+            # Under several ranks the packed 4-bit weights are stored in the compute dtype, so FSDP
+            # can shard them with the rest (the QLoRA-FSDP recipe); one process keeps the default.
+            storage = {"bnb_4bit_quant_storage": compute} if distributed.world_size() > 1 else {}
             kwargs["quantization_config"] = BitsAndBytesConfig(
                 load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                bnb_4bit_compute_dtype=compute, llm_int8_skip_modules=skip)
+                bnb_4bit_compute_dtype=compute, llm_int8_skip_modules=skip, **storage)
         else:
             kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=skip)
-        if on_cuda():
-            kwargs["device_map"] = {"": 0}
+        if on_cuda():  # each DDP rank holds its whole (quantised) model on its own GPU
+            kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
     return auto_class.from_pretrained(location, **kwargs)
 
 
