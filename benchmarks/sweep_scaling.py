@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from w2s_eval.cli import quiet_libraries
 from w2s_eval.config import load_config
 from w2s_eval.executors import make_executor
 from w2s_eval.sweep import SweepGrid, read_sweep, run_sweep
@@ -57,6 +58,7 @@ def main():
     parser.add_argument("--parallel", default="1,2", help="Ray cells in flight, comma list")
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
+    quiet_libraries()
     configurations = [("local", 1)] + [("ray", int(n)) for n in args.parallel.split(",")]
     times = {c: [] for c in configurations}
     with tempfile.TemporaryDirectory() as tmp:
