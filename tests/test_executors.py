@@ -1,5 +1,5 @@
-"""Sweeps beyond one process: cells as real Ray tasks give the local executor's table and a killed
-Ray sweep resumes; shards (k mod N) run disjoint cells and --collect indexes them into the table a
+"""Sweeps beyond one process: a real Ray sweep, killed mid-way and resumed, ends with the local
+executor's table; shards (k mod N) run disjoint cells and --collect indexes them into the table a
 plain sweep writes."""
 
 import json
@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from w2s_eval.errors import UserError
-from w2s_eval.executors import RayExecutor, make_executor
+from w2s_eval.executors import make_executor
 from w2s_eval.sweep import CELL_KEYS, METRICS, SweepGrid, parse_shard, read_sweep, run_sweep, table_path
 
 from test_sweep import TINY, tiny_config
@@ -26,27 +26,17 @@ def same_tables(a: pd.DataFrame, b: pd.DataFrame):
 
 
 @pytest.mark.slow
-def test_a_ray_sweep_gives_the_local_sweeps_table(tmp_path):
-    grid = SweepGrid(tasks=["toxicity"], seeds=[0, 1, 2, 3])
-    local = read_sweep(run_sweep(grid, tmp_path / "local", tiny_config(), quiet=True))
-    executor = RayExecutor(max_parallel=2, num_cpus=2)  # a local Ray instance with two worker slots
-    on_ray = read_sweep(run_sweep(grid, tmp_path / "ray", tiny_config(), quiet=True, executor=executor))
-    assert (on_ray["status"] == "done").all() and len(on_ray) == 4
-    same_tables(local, on_ray)
-    log = [json.loads(line) for line in (tmp_path / "ray" / "sweep_log.jsonl").read_text().splitlines()]
-    assert log[0]["executor"] == "ray" and sum(e["event"] == "cell_done" for e in log) == 4
-
-
-@pytest.mark.slow
-def test_a_killed_ray_sweep_resumes_without_rerunning_finished_cells(tmp_path):
-    out = tmp_path / "sweep"
+def test_a_killed_ray_sweep_resumes_and_ends_with_the_local_sweeps_table(tmp_path):
+    local = read_sweep(run_sweep(SweepGrid(tasks=["toxicity"], seeds=[0, 1, 2, 3]), tmp_path / "local", tiny_config(),
+                                 quiet=True))
+    out = tmp_path / "ray"
     argv = [sys.executable, "-m", "w2s_eval.cli", "sweep", "--tasks", "toxicity", "--weak", "tfidf", "--strong", "tfidf",
-            "--seeds", "4", "--out", str(out), "--no-report", "--quiet", "--executor", "ray", "--max-parallel", "1",
+            "--seeds", "4", "--out", str(out), "--no-report", "--quiet", "--executor", "ray", "--max-parallel", "2",
             *[a for s in TINY for a in ("--set", s)]]
     sweep = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     log, deadline = out / "sweep_log.jsonl", time.time() + 300
     while time.time() < deadline and not (log.exists() and '"cell_done"' in log.read_text()):
-        time.sleep(0.05)
+        time.sleep(0.02)
     os.killpg(sweep.pid, signal.SIGKILL)  # the driver and its Ray processes, mid-sweep
     sweep.wait()
     finished = {json.loads(line)["run_id"] for line in log.read_text().splitlines() if '"cell_done"' in line}
@@ -54,13 +44,18 @@ def test_a_killed_ray_sweep_resumes_without_rerunning_finished_cells(tmp_path):
 
     result = subprocess.run(argv, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
-    table = read_sweep(out)
-    assert (table["status"] == "done").all()
-    assert set(table.loc[table["reused"], "run_id"]) == finished  # finished cells were read, not rerun
-    again = [json.loads(line) for line in log.read_text().splitlines()]
-    started_after_kill = [e["run_id"] for e in again[[i for i, e in enumerate(again) if e["event"] == "sweep_start"][1]:]
-                          if e["event"] == "cell_start"]
-    assert set(started_after_kill).isdisjoint(finished) and len(started_after_kill) == 4 - len(finished)
+    on_ray = read_sweep(out)
+    assert (on_ray["status"] == "done").all()
+    # Cells that finished before the kill were read, not rerun (a cell whose run completed in the
+    # moment before the kill, not yet logged, counts as finished too: its run folder is done).
+    reused = set(on_ray.loc[on_ray["reused"], "run_id"])
+    assert finished <= reused and len(reused) < 4
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    second = [i for i, e in enumerate(events) if e["event"] == "sweep_start"][1]
+    assert events[second]["executor"] == "ray"
+    started_after_kill = {e["run_id"] for e in events[second:] if e["event"] == "cell_start"}
+    assert started_after_kill.isdisjoint(reused) and started_after_kill | reused == set(on_ray["run_id"])
+    same_tables(local, on_ray)  # Ray workers, a kill and a resume: the local executor's table, cell by cell
 
 
 def test_shards_run_disjoint_cells_and_collect_indexes_them_like_a_plain_sweep(tmp_path):
