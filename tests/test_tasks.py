@@ -1,11 +1,13 @@
 """Each task loader on the real data in shared/data, the splits, and the constructions' invariants."""
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
 from w2s_eval.errors import UserError
 from w2s_eval.splits import SPLITS, assign_splits, balance
-from w2s_eval.tasks import TASKS, get_task
+from w2s_eval.tasks import TASKS, embedded, get_task
 from w2s_eval.tasks.reward import split_dialogue
 
 FRACTIONS = {"A": 0.3, "B": 0.3, "val": 0.1, "test": 0.3}
@@ -92,3 +94,15 @@ def test_missing_data_folder_names_the_folder(tmp_path):
     with pytest.raises(UserError, match=r"toxicity/toxigen-prompts"):
         get_task("toxicity").load(tmp_path)
 
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_every_builtin_task_resolves_its_shipped_data_without_a_data_folder(frames, name, monkeypatch):
+    """A fresh machine with no W2S_DATA_DIR and no hub: the copy in w2s_eval/data is the task's
+    frame exactly as the loader builds it from the mirror (so splits and results are the same)."""
+    monkeypatch.delenv("W2S_DATA_DIR", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    frame, source = get_task(name).load()
+    assert source.startswith(f"embedded:{name}")
+    pd.testing.assert_frame_equal(frame, frames[name])
+    assert any((Path(embedded.DATA_DIR) / "licenses").glob(f"{name}-*"))

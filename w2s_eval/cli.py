@@ -241,7 +241,13 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=RegistryHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    add_parser = functools.partial(sub.add_parser, formatter_class=RegistryHelpFormatter)
+    # Every command takes the same logging options (after its name: w2s-eval run -v ...).
+    logging_options = argparse.ArgumentParser(add_help=False)
+    logging_options.add_argument("-v", "--verbose", action="count", default=0,
+                                 help="show library warnings too (-vv: and their info messages)")
+    logging_options.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
+                                 help="the libraries' log level (transformers, datasets, peft, ...; default: error)")
+    add_parser = functools.partial(sub.add_parser, formatter_class=RegistryHelpFormatter, parents=[logging_options])
 
     run = add_parser("run", help="run one weak-to-strong experiment")
     run.add_argument("--task", help="{tasks} (default: toxicity; w2s-eval tasks)")
@@ -274,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", help="a YAML file of run settings (see w2s_eval/configs/default.yaml)")
     run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting, e.g. strong_train.epochs=2")
     run.add_argument("--out", default="runs", help="folder for run folders (default: runs)")
-    run.add_argument("--quiet", action="store_true", help="no progress messages")
+    run.add_argument("--quiet", action="store_true", help="no progress messages or progress bars")
     run.set_defaults(func=_run)
 
     methods = add_parser("methods", help="list the W2S methods with their paradigms and options")
@@ -321,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--collect", action="store_true", help="run nothing: index every cell's run folder (e.g. "
                                                               "after shards) into sweep.parquet and the report")
     sweep.add_argument("--no-report", action="store_true", help="do not write report.md / report.html")
-    sweep.add_argument("--quiet", action="store_true", help="no progress messages")
+    sweep.add_argument("--quiet", action="store_true", help="no progress messages or progress bars")
     sweep.set_defaults(func=_sweep)
 
     report = add_parser("report", help="report.md + report.html for a run or sweep folder")
@@ -353,28 +359,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def quiet_libraries():
-    """Keep the terminal for w2s-eval's own messages: library chatter goes to the run log or away."""
+LIBRARIES = ("transformers", "bitsandbytes", "peft", "accelerate", "lm_eval", "datasets", "trl")
+
+
+def quiet_libraries(level: str = "error", progress_bars: bool = True):
+    """Keep the terminal for w2s-eval's own messages: library chatter at ``level`` and above only
+    (error by default; ``-v`` warning, ``-vv`` info), and no progress bars when ``progress_bars`` is
+    false (``--quiet``)."""
     import logging
     import warnings
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    warnings.filterwarnings("ignore", message=".*gguf.*")
-    for name in ("transformers", "bitsandbytes", "peft", "accelerate", "lm_eval", "datasets"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    if not progress_bars:
+        os.environ["TQDM_DISABLE"] = "1"  # tqdm's own switch: the trainers' and our bars alike
+    if level == "error":
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*gguf.*")
+    numeric = getattr(logging, level.upper())
+    for name in LIBRARIES:
+        logging.getLogger(name).setLevel(numeric)
     try:
         from transformers.utils import logging as hf_logging
 
-        hf_logging.set_verbosity_error()
+        hf_logging.set_verbosity(numeric)
     except ImportError:
         pass
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    quiet_libraries()
+    level = args.log_level or ("info" if args.verbose > 1 else "warning" if args.verbose else "error")
+    quiet_libraries(level, progress_bars=not getattr(args, "quiet", False))
     try:
         return args.func(args)
     except UserError as exc:

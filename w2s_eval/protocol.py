@@ -45,6 +45,7 @@ from .eval.metrics import accuracy, bootstrap_pgr, model_metrics
 from .models.resolve import ResolvedModel, resolve_model
 from .methods import MethodContext, TrainingSet, make_method
 from .splits import SPLITS, assign_splits, balance, holdout_groups
+from .provenance import provenance
 from .store import RunLog, StepCache, atomic_write_json, atomic_write_parquet, content_hash
 from .paradigms import Paradigm, check_supported, get_paradigm, linear_model_version, load_trained, new_model
 from .tasks import get_task, pair_task_names
@@ -178,6 +179,9 @@ def run_id_of(cfg: RunConfig) -> str:
     identity = c.to_dict()
     for role in ("weak_train", "strong_train"):  # without train_args that cannot change results
         identity[role] = getattr(c, role).cache_identity()
+    # Only what can change results names the run: not the CPU threads, not where the data folder is
+    # (its content is in every step's key). Kept as their defaults, so earlier run ids stay the same.
+    identity["threads"], identity["data"]["data_dir"] = None, None
     extras = ""
     # Settings added later leave the ids of runs that do not use them unchanged.
     if c.conflict == "none":
@@ -380,6 +384,7 @@ def run_steps(p: Prepared, out_dir: Path, run_dir: Path, quiet: bool, shared_cac
                    weak_label_acc_B=accuracy(truth_B, weak_B),
                    seconds=round(time.time() - started, 1))
     metrics["method_info"] = training_set_summary(training, truth_B, B)
+    metrics["provenance"] = provenance()
     if p.via:
         metrics["chain"] = [
             {"model": model.ref, "acc": model_metrics(predictions["label"].to_numpy(), predictions[f"via:{model.ref}"].to_numpy())["acc"],

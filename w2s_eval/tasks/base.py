@@ -12,7 +12,8 @@ Tasks may add metadata columns (``source``, ``subset``, ``target_group``) and, f
 data, ``prompt`` / ``chosen`` / ``rejected`` so later paradigms (reward, DPO) can use the pairs.
 
 Data resolves, in order: an explicit folder (``--data-dir``) → the local mirror named by
-``W2S_DATA_DIR`` (laid out like ``shared/data``) → the task's Hugging Face hub dataset.
+``W2S_DATA_DIR`` (laid out like ``shared/data``) → the copy shipped in the package (``embedded.py``;
+the built-in tasks) → the task's Hugging Face hub dataset.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Callable
 import pandas as pd
 
 from ..errors import UserError
+from .embedded import load_embedded
 
 REQUIRED_COLUMNS = ("id", "text", "label", "group")
 
@@ -60,6 +62,8 @@ class Task:
                     f"(expected the layout of shared/data: <dir>/{self.local_subdir}/...)"
                 )
             frame, source = self.load_local(folder), str(folder)
+        elif (embedded := load_embedded(self.name)) is not None:
+            frame, source = embedded, f"embedded:{self.name} (w2s_eval/data, built from {self.local_subdir})"
         else:
             frame, source = _from_hub(self), f"hf://{self.hub_dataset}"
         return check_frame(frame, source), source

@@ -16,7 +16,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding, Trainer, TrainingArguments
 
-from .common import TrainedModel, length_sorted_batches, quiet_progress, training_kwargs, val_callbacks
+from .common import TrainedModel, bar_off, length_sorted_batches, quiet_progress, training_kwargs, val_callbacks
 from .losses import make_loss, optimizer_progress, warmup_warning
 
 
@@ -52,7 +52,7 @@ class TransformerClassifier(TrainedModel):
         encoded = self._encode(frame["text"])["input_ids"]
         out = np.empty(len(encoded), dtype=np.float32)
         for index in tqdm(length_sorted_batches([len(x) for x in encoded], batch_size), desc="predict",
-                          leave=False, disable=not progress):
+                          leave=False, disable=bar_off(progress)):
             batch = self.tokenizer.pad({"input_ids": [encoded[i] for i in index]}, return_tensors="pt")
             logits = self.model(**{k: v.to(self.model.device) for k, v in batch.items()}).logits.float()
             out[index] = torch.softmax(logits, dim=-1)[:, 1].cpu().numpy()

@@ -173,6 +173,12 @@ def check_train_args(train_args: dict, where: str):
                         f"Reward/DPO/SFT configs (see their docs for the valid fields)")
 
 
+def bar_off(progress: bool = True) -> bool:
+    """Whether a progress bar is off: when the caller asks, or when ``--quiet`` turned every bar off
+    (``TQDM_DISABLE``, which the trainers' own bars read too)."""
+    return not progress or bool(os.environ.get("TQDM_DISABLE"))
+
+
 def quiet_progress(trainer):
     """Swap the Trainer's progress bar for one that does not print every log dict under it."""
     trainer.remove_callback(ProgressCallback)

@@ -22,7 +22,7 @@ from transformers import AutoModelForSequenceClassification
 from trl import RewardConfig, RewardTrainer
 from trl.trainer.reward_trainer import DataCollatorForPreference
 
-from .common import (TrainedModel, length_sorted_batches, quiet_progress, training_kwargs, undo_bf16_on_cpu,
+from .common import (TrainedModel, bar_off, length_sorted_batches, quiet_progress, training_kwargs, undo_bf16_on_cpu,
                      val_callbacks)
 
 
@@ -74,7 +74,7 @@ class RewardModel(TrainedModel):
         encoded = self._encode(prompts, replies)
         out = np.empty(len(encoded), dtype=np.float32)
         for index in tqdm(length_sorted_batches([len(x) for x in encoded], batch_size), desc="reward",
-                          leave=False, disable=not progress):
+                          leave=False, disable=bar_off(progress)):
             batch = self.tokenizer.pad({"input_ids": [encoded[i] for i in index]}, return_tensors="pt")
             logits = self.model(**{k: v.to(self.model.device) for k, v in batch.items()}).logits
             out[index] = logits.float().squeeze(-1).cpu().numpy()

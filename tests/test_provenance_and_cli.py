@@ -1,0 +1,46 @@
+"""What a researcher's day needs from a run: the software and machine recorded in metrics.json, a
+run id that does not change with the machine's threads or data path, and a CLI whose --quiet is
+quiet and whose -v / --log-level reach the libraries."""
+
+import json
+import logging
+import subprocess
+import sys
+
+from w2s_eval.cli import main
+
+TINY = ["--set", "splits.max_per_split={A: 48, B: 48, val: 16, test: 48}", "--set", "eval.n_bootstrap=100"]
+
+
+def run_folders(out):
+    return sorted(p for p in out.iterdir() if not p.name.startswith("."))
+
+
+def test_provenance_is_recorded_and_threads_do_not_name_the_run(tmp_path, data_dir, capsys):
+    base = ["run", "--task", "toxicity", "--weak", "tfidf", "--strong", "tfidf", "--out", str(tmp_path), "--quiet", *TINY]
+    assert main([*base, "--threads", "1"]) == 0
+    assert main([*base, "--threads", "2", "--data-dir", str(data_dir)]) == 0  # same experiment, another machine
+    (run_dir,) = run_folders(tmp_path)
+    record = json.loads((run_dir / "metrics.json").read_text())
+    provenance = record["provenance"]
+    assert provenance["packages"]["torch"] and provenance["packages"]["transformers"] and provenance["python"]
+    assert provenance["cpu_count"] >= 1 and provenance["torch_threads"] == 2 and provenance["gpus"] == []
+    assert provenance["git"] is None or len(provenance["git"]["commit"]) == 40
+
+
+def test_quiet_prints_neither_messages_nor_progress_bars(tmp_path):
+    argv = [sys.executable, "-m", "w2s_eval.cli", "run", "--task", "toxicity", "--weak", "tfidf", "--strong",
+            "minilm-l6", "--set", "strong_train.finetune=probe", "--out", str(tmp_path), "--threads", "1", *TINY]
+    quiet = subprocess.run([*argv, "--quiet"], capture_output=True, text=True)
+    assert quiet.returncode == 0, quiet.stderr[-2000:]
+    assert "[w2s-eval]" not in quiet.stderr and "it/s" not in quiet.stderr and "%|" not in quiet.stderr
+    assert "PGR" in quiet.stdout  # the result is still printed
+
+
+def test_log_level_reaches_the_libraries(tmp_path):
+    assert main(["methods", "--log-level", "info"]) == 0
+    assert logging.getLogger("transformers").level == logging.INFO
+    assert main(["methods", "-v"]) == 0
+    assert logging.getLogger("datasets").level == logging.WARNING
+    assert main(["methods"]) == 0
+    assert logging.getLogger("peft").level == logging.ERROR
