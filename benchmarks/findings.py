@@ -43,7 +43,7 @@ from w2s_eval.config import load_config
 from w2s_eval.deception import BASELINE, DECEPTION, deception_table, imitation_table
 from w2s_eval.eval.metrics import (bootstrap, percentile_interval, pgr_from_tables, pgr_gain_statistic,
                                    resample_tables, table_accuracy)
-from w2s_eval.sweep import SweepGrid, read_sweep, run_sweep
+from w2s_eval.sweeps import SweepGrid, read_sweep, run_sweep
 
 
 def study(name: str, grid: SweepGrid, args) -> pd.DataFrame:

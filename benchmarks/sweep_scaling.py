@@ -23,7 +23,7 @@ from pathlib import Path
 from w2s_eval.cli import quiet_libraries
 from w2s_eval.config import load_config
 from w2s_eval.executors import make_executor
-from w2s_eval.sweep import SweepGrid, read_sweep, run_sweep
+from w2s_eval.sweeps import SweepGrid, read_sweep, run_sweep
 
 SETTINGS = ["splits.max_per_split={A: 96, B: 96, val: 32, test: 96}", "eval.n_bootstrap=200", "threads=1",
             "strong_train.finetune=lora", "strong_train.epochs=1"]

@@ -14,7 +14,7 @@ import pytest
 
 from w2s_eval.errors import UserError
 from w2s_eval.executors import make_executor
-from w2s_eval.sweep import CELL_KEYS, METRICS, SweepGrid, parse_shard, read_sweep, run_sweep, table_path
+from w2s_eval.sweeps import CELL_KEYS, METRICS, SweepGrid, parse_shard, read_sweep, run_sweep, table_path
 
 from test_sweep import TINY, tiny_config
 

@@ -19,7 +19,7 @@ from w2s_eval.eval.metrics import TABLES, cell_counts
 from w2s_eval.methods import METHODS
 from w2s_eval.paradigms import PARADIGMS
 from w2s_eval.registry import Registry
-from w2s_eval.sweep import METRICS
+from w2s_eval.sweeps import METRICS
 from w2s_eval.tasks import TASKS, get_task
 from w2s_eval.trainers.losses import LOSSES
 

@@ -10,7 +10,7 @@ from w2s_eval.errors import UserError
 from w2s_eval.protocol import run_experiment
 from w2s_eval.reports import SECTIONS, build_report
 from w2s_eval.reports.document import Document, Paragraph, Table, to_html, to_markdown
-from w2s_eval.sweep import SweepGrid, run_sweep
+from w2s_eval.sweeps import SweepGrid, run_sweep
 
 TINY = ["splits.max_per_split={A: 48, B: 48, val: 16, test: 48}", "eval.n_bootstrap=100", "threads=1"]
 FIGURES = ("accuracy", "pgr", "imitation")  # "deception" too, for runs with a conflict
@@ -75,7 +75,7 @@ def test_html_escapes_texts_and_markdown_keeps_tables_intact():
 def test_report_of_a_conflict_sweep_shows_deception(tmp_path):
     """A conflict sweep on the linear judges (utility pairs, bag-of-words weak and strong): the
     report has the deception figure and table, pooled over seeds, beside the imitation numbers."""
-    from w2s_eval.sweep import aggregate, read_sweep
+    from w2s_eval.sweeps import aggregate, read_sweep
 
     cfg = load_config(None, TINY, {"task": "utility", "weak_model": "tfidf", "strong_model": "tfidf"})
     out = run_sweep(SweepGrid(tasks=["utility"], conflicts=["none", "implicit"], seeds=[0, 1]), tmp_path / "sweep",

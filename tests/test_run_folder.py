@@ -8,7 +8,7 @@ from w2s_eval import run_folder
 from w2s_eval.config import load_config
 from w2s_eval.errors import UserError
 from w2s_eval.protocol import run_experiment, run_id_of
-from w2s_eval.sweep import SweepGrid, read_sweep, run_sweep
+from w2s_eval.sweeps import SweepGrid, read_sweep, run_sweep
 
 
 def test_a_record_is_running_then_done_or_failed(tmp_path):

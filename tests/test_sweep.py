@@ -11,7 +11,7 @@ from scipy import stats
 from w2s_eval import protocol
 from w2s_eval.config import load_config
 from w2s_eval.errors import UserError
-from w2s_eval.sweep import SweepGrid, aggregate, read_sweep, run_sweep
+from w2s_eval.sweeps import SweepGrid, aggregate, read_sweep, run_sweep
 
 TINY = ["splits.max_per_split={A: 48, B: 48, val: 16, test: 48}", "eval.n_bootstrap=100", "threads=1"]
 

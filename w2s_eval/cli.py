@@ -24,25 +24,11 @@ from .errors import UserError
 
 
 def _run(args) -> int:
-    from .config import load_config
+    from .api import SETTINGS, run_config
     from .protocol import run_experiment
 
-    flags = {
-        "task": args.task, "gap": args.gap, "profile": args.profile, "paradigm": args.paradigm,
-        "seed": args.seed, "weak_model": args.weak, "strong_model": args.strong, "threads": args.threads,
-        "loss.name": args.loss, "data.file": args.data, "data.text_field": args.text_field,
-        "data.label_field": args.label_field, "data.id_field": args.id_field,
-        "data.group_field": args.group_field, "data.prompt_field": args.prompt_field,
-        "data.chosen_field": args.chosen_field, "data.rejected_field": args.rejected_field,
-        "data.data_dir": args.data_dir,
-        "conflict": args.conflict, "via": args.via, "method": args.method,
-    }
-    if args.method:
-        from .methods import parse_method_spec
-
-        flags["method"], options = parse_method_spec(args.method)
-        flags["method_options"] = options or None
-    cfg = load_config(args.config, args.set or [], flags)
+    cfg = run_config(config=args.config, sets=args.set or [], method=args.method,
+                     **{name: getattr(args, name) for name in SETTINGS if getattr(args, name) is not None})
     run_dir = run_experiment(cfg, args.out, quiet=args.quiet)
     from . import distributed
 
@@ -122,21 +108,21 @@ def _names(text: str | None, default: str) -> list[str]:
 
 
 def _sweep(args) -> int:
-    from .config import load_config
-    from .reports import build_report
-    from .methods import METHODS
     import pandas as pd
 
+    from .api import run_config
     from .executors import make_executor
-    from .sweep import CELL_KEYS, SweepGrid, aggregate, parse_shard, read_sweep, run_sweep, summary_table, table_path
+    from .methods import METHODS
+    from .reports import build_report
+    from .sweeps import CELL_KEYS, SweepGrid, aggregate, parse_shard, read_sweep, run_sweep, summary_table, table_path
     from .tasks import TASKS
 
     try:
         seeds = [int(s) for s in args.seeds.split(",")] if "," in args.seeds else list(range(int(args.seeds)))
     except ValueError:
         raise UserError(f"--seeds {args.seeds!r}: a count (3) or a list (0,1,5)") from None
-    flags = {"profile": args.profile, "weak_model": args.weak, "strong_model": args.strong,
-             "threads": args.threads, "data.data_dir": args.data_dir, "via": args.via}
+    settings = {name: getattr(args, name) for name in ("profile", "weak", "strong", "threads", "data_dir", "via")
+                if getattr(args, name) is not None}
     grid = SweepGrid(tasks=list(TASKS) if args.tasks == "all" else _names(args.tasks, "toxicity"),
                      gaps=_names(args.gaps, "large"), paradigms=_names(args.paradigms, "classify"),
                      losses=_names(args.losses, "xent"), seeds=seeds, conflicts=_names(args.conflicts, "none"),
@@ -145,7 +131,7 @@ def _sweep(args) -> int:
 
     def base_config(task: str, paradigm: str):
         # Built per cell so that each gets its own per-task and per-paradigm defaults.
-        return load_config(args.config, args.set or [], flags | {"task": task, "paradigm": paradigm})
+        return run_config(config=args.config, sets=args.set or [], task=task, paradigm=paradigm, **settings)
 
     shard = parse_shard(args.shard) if args.shard else None
     executor = make_executor(args.executor, args.address, args.max_parallel)

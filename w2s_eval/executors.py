@@ -3,7 +3,7 @@ machine or a cluster (``ray``).
 
 An executor gets the cells that still have to run, as ``Job`` s (the cell's index, its resolved
 config and the resources it declares) and a function that runs one job and returns its row
-fields (``sweep.run_cell``); it yields ``(job, outcome)`` as cells finish, in whatever order they
+fields (``sweeps.run_cell``); it yields ``(job, outcome)`` as cells finish, in whatever order they
 finish. The sweep keeps the table and the log, so both executors give the same table; finished
 cells are never rerun whichever executor ran them.
 

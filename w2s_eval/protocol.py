@@ -218,8 +218,14 @@ def prepare(cfg: RunConfig) -> Prepared:
 def run_experiment(cfg: RunConfig, out_dir: str | Path = "runs", quiet: bool = False) -> Path:
     """Run (or resume) one experiment; return its run folder (run_folder.py: its record says
     ``running`` until it is ``done``, or ``failed`` with the error)."""
-    p = prepare(cfg)
-    out_dir = Path(out_dir)
+    threads = torch.get_num_threads()  # the run sets its own; the caller's comes back afterwards
+    try:
+        return _run_experiment(prepare(cfg), Path(out_dir), quiet)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_experiment(p: Prepared, out_dir: Path, quiet: bool) -> Path:
     run_dir = out_dir / p.run_id
     if distributed.world_size() > 1:  # torchrun / accelerate launch: only rank 0 writes (distributed.py)
         distributed.init_process_group()

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..deception import IMITATION, NUMBERS
-from ..sweep import CELL_KEYS, CONDITION_AXES
+from ..sweeps import CELL_KEYS, CONDITION_AXES
 from .collect import MAX_EXAMPLES, ReportData, collect, shorten
 from .document import Bullets, Document, Figure, Heading, Paragraph, Table
 from . import plots

@@ -13,7 +13,7 @@ from ..deception import read_deception
 from ..errors import UserError
 from ..eval.metrics import right
 from ..run_folder import read_run, status_of
-from ..sweep import CONDITION_AXES, aggregate, read_sweep, run_summary, select
+from ..sweeps import CONDITION_AXES, aggregate, read_sweep, run_summary, select
 
 MAX_EXAMPLES = 15
 MAX_TEXT = 500  # characters of an example text shown in the table
@@ -25,7 +25,7 @@ class ReportData:
     kind: str  # "run" | "sweep"
     folder: Path
     rows: pd.DataFrame  # one row per cell (a single run: one row), as in sweep.parquet
-    pooled: pd.DataFrame  # sweep.aggregate(rows)
+    pooled: pd.DataFrame  # sweeps.aggregate(rows)
     run_dirs: dict[str, Path]  # run id -> folder, finished runs only
     deception: dict[str, dict]  # run id -> deception report
     metrics: dict[str, dict]  # run id -> metrics.json
