@@ -7,6 +7,7 @@
   w2s-eval report RUN_OR_SWEEP                 report.md + report.html (deception, PGR, gaps)
   w2s-eval lm-eval RUN --tasks ...             a run's trained model through lm-evaluation-harness
   w2s-eval export RUN_OR_SWEEP --format lm-eval   results as lm-eval results JSON
+  w2s-eval export-model RUN OUT                a run's trained model as a save_pretrained folder + model card
 
 User mistakes (unknown names, bad files, bad config keys) print one line and exit with status 2.
 """
@@ -179,6 +180,13 @@ def _lm_eval(args) -> int:
     return 0
 
 
+def _export_model(args) -> int:
+    from .export import export_model
+
+    print(export_model(args.run, args.model, args.out, merge=not args.keep_adapter, push_to_hub=args.push_to_hub))
+    return 0
+
+
 def _lm_eval_tasks_path(args) -> int:
     from .harness import tasks_path
 
@@ -333,6 +341,18 @@ def build_parser() -> argparse.ArgumentParser:
     lm.add_argument("--num-fewshot", type=int, help="few-shot examples (W2S tasks draw them from the val split)")
     lm.add_argument("--log-samples", action="store_true", help="also write per-example samples_<task>_*.jsonl")
     lm.set_defaults(func=_lm_eval)
+
+    export_model = add_parser("export-model", help="a run's trained model as a save_pretrained folder with a model card")
+    export_model.add_argument("run", help="a finished run folder (runs/<id>)")
+    export_model.add_argument("out", help="the folder to write (config, weights, tokenizer, README.md model card)")
+    export_model.add_argument("--model", default="student", choices=["student", "ceiling", "weak"],
+                              help="which model of the run (default: student)")
+    export_model.add_argument("--keep-adapter", action="store_true",
+                              help="write a LoRA model as its adapter (a PEFT folder naming its base) instead of "
+                                   "merging it into the base")
+    export_model.add_argument("--push-to-hub", metavar="REPO", help="also push it to this hub repository (needs a "
+                                                                     "network and a token)")
+    export_model.set_defaults(func=_export_model)
 
     tasks_path = add_parser("lm-eval-tasks-path", help="print the folder of the W2S lm-eval tasks (--include_path)")
     tasks_path.set_defaults(func=_lm_eval_tasks_path)
