@@ -122,7 +122,8 @@ def _sweep(args) -> int:
         seeds = [int(s) for s in args.seeds.split(",")] if "," in args.seeds else list(range(int(args.seeds)))
     except ValueError:
         raise UserError(f"--seeds {args.seeds!r}: a count (3) or a list (0,1,5)") from None
-    settings = {name: getattr(args, name) for name in ("profile", "weak", "strong", "threads", "data_dir", "via")
+    settings = {name: getattr(args, name) for name in ("profile", "weak", "strong", "threads", "data_dir", "via",
+                                                       "report_to")
                 if getattr(args, name) is not None}
     grid = SweepGrid(tasks=list(TASKS) if args.tasks == "all" else _names(args.tasks, "toxicity"),
                      gaps=_names(args.gaps, "large"), paradigms=_names(args.paradigms, "classify"),
@@ -261,6 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "W labels for M1, M1 for M2, ..., the last for the student "
                                                           "(method bootstrap)")
     run.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
+    run.add_argument("--report-to", metavar="TRACKER[,TRACKER]", help="experiment tracking of training curves and "
+                     "final metrics: none (default), tensorboard, wandb, mlflow, trackio (config: tracking:)")
     run.add_argument("--data", help="your own data: a CSV / JSONL / Parquet file or a hub dataset id")
     run.add_argument("--text-field", help="column of --data holding the input text (default: text)")
     run.add_argument("--label-field", help="column of --data holding the 0/1 label (default: label)")
@@ -307,6 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
         sweep.add_argument(flag, help=text)
     sweep.add_argument("--seeds", default="1", help="a count (3: seeds 0,1,2) or a list (0,5,7)")
     sweep.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
+    sweep.add_argument("--report-to", metavar="TRACKER[,TRACKER]", help="experiment tracking in every cell: none "
+                       "(default), tensorboard, wandb, mlflow, trackio")
     sweep.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting in every cell")
     sweep.add_argument("--out", default="sweeps/default", help="sweep folder; its run folders go inside it")
     sweep.add_argument("--executor", default="local", choices=["local", "ray"],

@@ -121,6 +121,16 @@ class EvalConfig:
 
 
 @dataclass
+class TrackingConfig:
+    """Experiment tracking (tracking.py): where training curves and a run's final metrics go."""
+
+    # none, or any of tensorboard | wandb | mlflow | trackio (each needs its package installed)
+    report_to: list[str] = field(default_factory=list)
+    project: str = "w2s-eval"  # the project / experiment name in wandb, mlflow and trackio
+    dir: str | None = None  # tensorboard: the log folder (default: <out>/tracking)
+
+
+@dataclass
 class RunConfig:
     task: str = "toxicity"
     gap: str = "large"
@@ -148,6 +158,7 @@ class RunConfig:
     strong_train: TrainConfig = field(default_factory=TrainConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

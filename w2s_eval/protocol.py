@@ -35,7 +35,7 @@ import pandas as pd
 import torch
 
 from . import conflict as conflicts
-from . import distributed
+from . import distributed, tracking
 from . import run_folder
 from .run_folder import MODEL_ROLES
 from .config import RunConfig, packaged_yaml
@@ -110,6 +110,7 @@ def validate(cfg: RunConfig):
             raise UserError(f"{role}.pair_context: unknown value {getattr(cfg, role).pair_context!r}; valid: "
                             f"{', '.join(PAIR_CONTEXTS)}")
         check_train_args(getattr(cfg, role).train_args, f"{role}.train_args")
+    tracking.check(cfg.tracking.report_to)
 
 
 # -- models -------------------------------------------------------------------------------------
@@ -182,6 +183,7 @@ def run_id_of(cfg: RunConfig) -> str:
     # Only what can change results names the run: not the CPU threads, not where the data folder is
     # (its content is in every step's key). Kept as their defaults, so earlier run ids stay the same.
     identity["threads"], identity["data"]["data_dir"] = None, None
+    del identity["tracking"]  # where curves are logged changes nothing that is trained
     extras = ""
     # Settings added later leave the ids of runs that do not use them unchanged.
     if c.conflict == "none":
@@ -271,9 +273,13 @@ def run_steps(p: Prepared, out_dir: Path, run_dir: Path, quiet: bool, shared_cac
         """A cached step that trains ``model`` on (frame, targets), choosing its epoch / C on
         (select, select_targets), and predicts test (and each frame of ``predict_on``)."""
         def work(folder: Path) -> dict:
-            trained = new_model(model, how, train_cfg, cfg.seed, p.task)
+            # Trackers see the step's curves; they are not part of its key (tracking.py).
+            tracked = dataclasses.replace(train_cfg, train_args={**train_cfg.train_args,
+                                                                 **tracking.trainer_args(cfg.tracking, p.run_id, step)})
+            trained = new_model(model, how, tracked, cfg.seed, p.task)
             extra = {"weights": weights} if weights is not None else {}
-            trained.fit(frame, targets, select, select_targets, loss=loss, work_dir=folder / "trainer", **extra)
+            with tracking.step_logging(cfg.tracking, out_dir, p.run_id, step):
+                trained.fit(frame, targets, select, select_targets, loss=loss, work_dir=folder / "trainer", **extra)
             trained.save(folder / "model")
             atomic_write_parquet(folder / "test.parquet", pd.DataFrame({"id": test["id"], "prob": trained.predict_proba(test)}))
             for name, other in (predict_on or {}).items():
@@ -401,6 +407,8 @@ def run_steps(p: Prepared, out_dir: Path, run_dir: Path, quiet: bool, shared_cac
         metrics["baseline"] = {"student": plain["student"], "pgr": plain["pgr"], "kind": baseline_kind}
     # -- 7. analyses: computed from the stored predictions ---------------------------------------
     metrics["deception"] = write_deception(run_dir)  # the 2x2x2 table, deception and imitation numbers
+    if distributed.is_main():  # once per run, not once per rank
+        tracking.log_final_metrics(cfg.tracking, out_dir, p.run_id, metrics)
     log("done", metrics={k: metrics[k] for k in ("weak", "student", "ceiling", "gap", "pgr")})
     return metrics
 
