@@ -239,7 +239,11 @@ def _run_experiment(p: Prepared, out_dir: Path, quiet: bool) -> Path:
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
             return run_dir
-    run_folder.start(run_dir, p.cfg.to_dict())
+    # config.yaml names the exact weights (a hub model at the commit it resolved to), so --config
+    # config.yaml reruns this very experiment.
+    recorded = p.cfg.to_dict() | {"weak_model": p.weak.exact_ref, "strong_model": p.strong.exact_ref,
+                                  "via": [m.exact_ref for m in p.via]}
+    run_folder.start(run_dir, recorded)
     try:
         metrics = run_steps(p, out_dir, run_dir, quiet)
     except Exception as exc:
