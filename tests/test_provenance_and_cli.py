@@ -4,6 +4,7 @@ quiet and whose -v / --log-level reach the libraries."""
 
 import json
 import logging
+import os
 import subprocess
 import sys
 
@@ -44,3 +45,17 @@ def test_log_level_reaches_the_libraries(tmp_path):
     assert logging.getLogger("datasets").level == logging.WARNING
     assert main(["methods"]) == 0
     assert logging.getLogger("peft").level == logging.ERROR
+
+
+def test_hub_dataset_options_are_checked_and_offline_hub_data_is_one_line(tmp_path, capsys):
+    data = tmp_path / "mine.csv"
+    data.write_text("text,label\na,0\nb,1\n")
+    assert main(["run", "--data", str(data), "--data-config", "x", "--out", str(tmp_path)]) == 2
+    assert "--data-config and --data-split choose a configuration and a split of a hub dataset" in capsys.readouterr().err
+    offline = subprocess.run([sys.executable, "-m", "w2s_eval.cli", "run", "--data", "someone/no-such-dataset",
+                              "--data-config", "c", "--data-split", "train", "--out", str(tmp_path)],
+                             capture_output=True, text=True,
+                             env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+                                  "HF_HOME": str(tmp_path / "hf")})
+    assert offline.returncode == 2 and "Traceback" not in offline.stderr
+    assert "--data someone/no-such-dataset: cannot load it from the hub" in offline.stderr

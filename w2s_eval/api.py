@@ -30,7 +30,7 @@ SETTINGS = {"task": "task", "gap": "gap", "profile": "profile", "paradigm": "par
             "text_field": "data.text_field", "label_field": "data.label_field", "id_field": "data.id_field",
             "group_field": "data.group_field", "prompt_field": "data.prompt_field",
             "chosen_field": "data.chosen_field", "rejected_field": "data.rejected_field",
-            "report_to": "tracking.report_to"}
+            "data_config": "data.hub_config", "data_split": "data.hub_split", "report_to": "tracking.report_to"}
 
 
 def run_config(*, config: str | None = None, sets: list[str] = (), method: str | None = None, **settings) -> RunConfig:

@@ -265,6 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--report-to", metavar="TRACKER[,TRACKER]", help="experiment tracking of training curves and "
                      "final metrics: none (default), tensorboard, wandb, mlflow, trackio (config: tracking:)")
     run.add_argument("--data", help="your own data: a CSV / JSONL / Parquet file or a hub dataset id")
+    run.add_argument("--data-config", help="with a hub dataset as --data: its configuration (subset)")
+    run.add_argument("--data-split", help="with a hub dataset as --data: the split to use (default: every split, "
+                                          "pooled; the protocol makes its own splits)")
     run.add_argument("--text-field", help="column of --data holding the input text (default: text)")
     run.add_argument("--label-field", help="column of --data holding the 0/1 label (default: label)")
     run.add_argument("--id-field", help="column of --data holding a unique id (default: row number)")

@@ -105,6 +105,10 @@ class DataConfig:
     chosen_field: str | None = None
     rejected_field: str | None = None
     data_dir: str | None = None  # local mirror laid out like shared/data (else $W2S_DATA_DIR)
+    # A hub dataset as `file`: its configuration (subset) and split; None: the default configuration,
+    # every split pooled (the protocol makes its own splits).
+    hub_config: str | None = None
+    hub_split: str | None = None
 
 
 @dataclass

@@ -85,7 +85,7 @@ def resolve_task(cfg: RunConfig) -> Task:
     """The run's task (a named one, or the user's file), checked against the run's conflict setting."""
     d = cfg.data
     task = custom_task(d.file, d.text_field, d.label_field, d.id_field, d.group_field, d.prompt_field,
-                       d.chosen_field, d.rejected_field) if d.file else get_task(cfg.task)
+                       d.chosen_field, d.rejected_field, d.hub_config, d.hub_split) if d.file else get_task(cfg.task)
     conflicts.check_conflict_task(cfg.conflict, task, pair_task_names())
     return task
 
@@ -184,6 +184,9 @@ def run_id_of(cfg: RunConfig) -> str:
     # (its content is in every step's key). Kept as their defaults, so earlier run ids stay the same.
     identity["threads"], identity["data"]["data_dir"] = None, None
     del identity["tracking"]  # where curves are logged changes nothing that is trained
+    for key in ("hub_config", "hub_split"):  # added later: unset, they leave earlier ids unchanged
+        if identity["data"][key] is None:
+            del identity["data"][key]
     extras = ""
     # Settings added later leave the ids of runs that do not use them unchanged.
     if c.conflict == "none":

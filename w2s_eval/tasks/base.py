@@ -119,8 +119,11 @@ def text_key(text: str) -> str:
 
 
 def hub_frame(hub_id: str, **kwargs) -> pd.DataFrame:
-    """Load every split of a hub dataset into one pandas frame (needs internet)."""
+    """Load a hub dataset (every split, or the one ``split=`` names) into one pandas frame (needs
+    internet, or the dataset in the local hub cache)."""
     import datasets
 
     loaded = datasets.load_dataset(hub_id, **kwargs)
+    if isinstance(loaded, datasets.Dataset):  # one split asked for
+        return loaded.to_pandas()
     return pd.concat([split.to_pandas() for split in loaded.values()], ignore_index=True)

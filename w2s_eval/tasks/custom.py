@@ -26,8 +26,11 @@ READERS = {
 }
 
 
-def read_table(source: str) -> pd.DataFrame:
+def read_table(source: str, hub_config: str | None = None, hub_split: str | None = None) -> pd.DataFrame:
     path = Path(source).expanduser()
+    if path.exists() and (hub_config or hub_split):
+        raise UserError(f"--data {source}: a local file; --data-config and --data-split choose a configuration and "
+                        f"a split of a hub dataset (owner/name)")
     if path.exists():
         reader = READERS.get(path.suffix.lower())
         if reader is None:
@@ -37,8 +40,13 @@ def read_table(source: str) -> pd.DataFrame:
             return reader(path)
         except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             raise UserError(f"--data {source}: cannot read it: {exc}") from None
-    if "/" in source and not source.startswith((".", "/", "~")) and path.suffix == "":
-        return hub_frame(source)  # looks like a hub id: owner/name
+    if "/" in source and not source.startswith((".", "/", "~")) and path.suffix == "":  # a hub id: owner/name
+        options = {k: v for k, v in (("name", hub_config), ("split", hub_split)) if v}
+        try:
+            return hub_frame(source, **options)
+        except Exception as exc:  # offline, unknown dataset, configuration or split
+            raise UserError(f"--data {source}: cannot load it from the hub ({type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); offline, give a local file") from None
     raise UserError(f"--data {source}: no such file")
 
 
@@ -84,11 +92,13 @@ class FileTask(Task):
     prompt_field: str | None = None
     chosen_field: str | None = None
     rejected_field: str | None = None
+    hub_config: str | None = None
+    hub_split: str | None = None
 
     def load(self, data_dir=None) -> tuple[pd.DataFrame, str]:
         source = self.hub_dataset
         where = f"--data {source}"
-        raw = read_table(source)
+        raw = read_table(source, self.hub_config, self.hub_split)
         if raw.empty:
             raise UserError(f"{where}: the file has no rows")
         kind = PAIR_FIELDS if self.pairwise else ("text_field", "label_field")
@@ -126,7 +136,8 @@ class FileTask(Task):
 
 def custom_task(source: str, text_field: str = "text", label_field: str = "label",
                 id_field: str | None = None, group_field: str | None = None, prompt_field: str | None = None,
-                chosen_field: str | None = None, rejected_field: str | None = None) -> FileTask:
+                chosen_field: str | None = None, rejected_field: str | None = None, hub_config: str | None = None,
+                hub_split: str | None = None) -> FileTask:
     """The task of a user's file: labelled texts, or preference pairs when any pair field is given
     (then all three are needed)."""
     pair_fields = {"prompt_field": prompt_field, "chosen_field": chosen_field, "rejected_field": rejected_field}
@@ -145,4 +156,4 @@ def custom_task(source: str, text_field: str = "text", label_field: str = "label
     return FileTask(name=f"custom:{Path(source).name}", description=f"user data from {source}",
                     local_subdir="", hub_dataset=source, load_local=unused, load_hub=unused,
                     text_field=text_field, label_field=label_field, id_field=id_field,
-                    group_field=group_field, **pair_fields, **kind)
+                    group_field=group_field, hub_config=hub_config, hub_split=hub_split, **pair_fields, **kind)
