@@ -147,3 +147,14 @@ def test_a_sweep_with_a_failed_cell_exits_non_zero_and_names_it(tmp_path, monkey
            "RuntimeError: simulated" in err and "1 of 2 cells did not finish" in err and "seed=1" not in err
     monkeypatch.setattr(protocol, "run_experiment", Counting())  # the rerun retries the failed cell only
     assert main(argv) == 0
+
+
+def test_every_argument_of_every_command_has_help():
+    import argparse
+
+    from w2s_eval.cli import build_parser
+
+    commands = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)][0].choices
+    missing = [f"{name} {action.option_strings or action.dest}" for name, parser in commands.items()
+               for action in parser._actions if not action.help]
+    assert missing == []
