@@ -19,6 +19,7 @@ import functools
 import json
 import os
 import sys
+from pathlib import Path
 
 from . import __version__
 from .errors import UserError
@@ -186,6 +187,16 @@ def _export_model(args) -> int:
 
     print(export_model(args.run, args.model, args.out, merge=not args.keep_adapter, push_to_hub=args.push_to_hub))
     return 0
+
+
+def _cache(args) -> int:
+    from .store import verify_cache
+
+    damaged = verify_cache(Path(args.out), fix=args.fix)
+    for name, problems in damaged:
+        print(f"{name}: {'; '.join(problems)}" + (" (removed: the next run computes it again)" if args.fix else ""))
+    print(f"{len(damaged)} damaged cache entr{'y' if len(damaged) == 1 else 'ies'} in {Path(args.out) / '.cache'}")
+    return 1 if damaged and not args.fix else 0
 
 
 def _lm_eval_tasks_path(args) -> int:
@@ -361,6 +372,13 @@ def build_parser() -> argparse.ArgumentParser:
     export_model.add_argument("--push-to-hub", metavar="REPO", help="also push it to this hub repository (needs a "
                                                                      "network and a token)")
     export_model.set_defaults(func=_export_model)
+
+    cache = add_parser("cache", help="check the step cache of a runs folder against its recorded checksums")
+    cache.add_argument("action", choices=["verify"], help="verify: every finished step's files against the sha256 "
+                                                          "recorded when it was written")
+    cache.add_argument("out", nargs="?", default="runs", help="a runs or sweep folder (holding .cache; default: runs)")
+    cache.add_argument("--fix", action="store_true", help="remove damaged entries (the next run computes them again)")
+    cache.set_defaults(func=_cache)
 
     tasks_path = add_parser("lm-eval-tasks-path", help="print the folder of the W2S lm-eval tasks (--include_path)")
     tasks_path.set_defaults(func=_lm_eval_tasks_path)

@@ -73,6 +73,27 @@ class RunLog:
             print(f"[w2s-eval] {message}", file=sys.stderr, flush=True)
 
 
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_cache(out_dir: Path, fix: bool = False) -> list[tuple[str, list[str]]]:
+    """Every finished step under ``out_dir/.cache`` checked against its recorded checksums; returns
+    the damaged ones with what is wrong, and with ``fix`` removes them (the next run recomputes them)."""
+    damaged = []
+    for manifest in sorted((Path(out_dir) / ".cache").glob(f"*/{StepCache.MANIFEST}")):
+        problems = StepCache.problems(manifest.parent)
+        if problems:
+            damaged.append((manifest.parent.name, problems))
+            if fix:
+                shutil.rmtree(manifest.parent)
+    return damaged
+
+
 class StepCache:
     """Finished steps under ``root/<step>-<key>/``, each holding a ``step.json`` manifest."""
 
@@ -89,6 +110,28 @@ class StepCache:
     def is_done(self, step: str, key: str) -> bool:
         return (self.folder(step, key) / self.MANIFEST).exists()
 
+    @classmethod
+    def problems(cls, folder: Path) -> list[str]:
+        """What is wrong with a finished step's files against the checksums its manifest recorded
+        (missing, resized or changed files); [] when they match, or for an entry written before
+        checksums were recorded (nothing to check against)."""
+        try:
+            recorded = json.loads((folder / cls.MANIFEST).read_text()).get("files")
+        except (OSError, ValueError) as exc:
+            return [f"{cls.MANIFEST}: unreadable ({exc})"]
+        out = []
+        for name, (size, digest, mtime) in (recorded or {}).items():
+            path = folder / name
+            if not path.is_file():
+                out.append(f"{name}: missing")
+                continue
+            stat = path.stat()
+            if stat.st_size != size:
+                out.append(f"{name}: {stat.st_size} bytes, {size} recorded")
+            elif stat.st_mtime_ns != mtime and file_sha256(path) != digest:  # untouched files are not re-read
+                out.append(f"{name}: content changed (sha256 differs)")
+        return out
+
     def run(self, step: str, key: str, work: Callable[[Path], dict], log: RunLog) -> Path:
         """Run ``work(tmp_folder) -> info`` unless the step is cached; return the step folder."""
         final = self.folder(step, key)
@@ -99,8 +142,13 @@ class StepCache:
         # One process per step at a time: a second one waits, then finds the step done.
         with filelock.FileLock(str(self.root / f".{step}-{key}.lock")):
             if self.is_done(step, key):
-                log("step_cached", f"{step}: reusing cached result {final.name}", step=step, key=key)
-                return final
+                problems = self.problems(final)
+                if not problems:
+                    log("step_cached", f"{step}: reusing cached result {final.name}", step=step, key=key)
+                    return final
+                # A damaged entry is never trusted: say so, and compute the step again.
+                log("step_corrupt", f"{step}: warning: cached result {final.name} is damaged ({'; '.join(problems[:3])}); "
+                    f"computing it again", step=step, key=key, problems=problems)
             tmp = self.root / f".{step}-{key}.partial"
             shutil.rmtree(tmp, ignore_errors=True)  # left by a killed run
             tmp.mkdir(parents=True)
@@ -108,6 +156,9 @@ class StepCache:
             log("step_start", f"{step}: running ({final.name})", step=step, key=key)
             info = work(tmp) or {}
             info.update(step=step, key=key, seconds=round(time.time() - started, 2))
+            # Each file's size, sha256 and modification time: a reuse re-reads only files whose time moved.
+            info["files"] = {str(f.relative_to(tmp)): [f.stat().st_size, file_sha256(f), f.stat().st_mtime_ns]
+                             for f in sorted(tmp.rglob("*")) if f.is_file()}
             atomic_write_json(tmp / self.MANIFEST, info)
             shutil.rmtree(final, ignore_errors=True)
             os.replace(tmp, final)
