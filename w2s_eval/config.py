@@ -238,6 +238,10 @@ def read_yaml(path: Path) -> dict:
         data = yaml.safe_load(Path(path).read_text()) or {}
     except FileNotFoundError:
         raise UserError(f"config file {path} does not exist") from None
+    except IsADirectoryError:
+        raise UserError(f"config file {path} is a folder; expected a YAML file") from None
+    except UnicodeDecodeError:
+        raise UserError(f"config file {path} is not UTF-8 text; expected a YAML file") from None
     except yaml.YAMLError as exc:
         raise UserError(f"config file {path} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
@@ -254,7 +258,13 @@ def parse_assignment(text: str) -> dict:
     key, sep, raw = text.partition("=")
     if not sep or not key:
         raise UserError(f"--set {text!r}: expected KEY=VALUE, e.g. strong_train.epochs=2")
-    return _nest(key, yaml.safe_load(raw) if raw else None)
+    try:
+        value = yaml.safe_load(raw) if raw else None
+    except yaml.YAMLError as exc:
+        problem = str(exc).splitlines()[0]
+        raise UserError(f"--set {text!r}: the value is not valid YAML ({problem}); e.g. "
+                        f"'splits.max_per_split={{A: 60, B: 60}}'") from None
+    return _nest(key, value)
 
 
 def load_config(config_file: str | None = None, assignments: list[str] = (), flags: dict | None = None) -> RunConfig:
@@ -280,6 +290,44 @@ def load_config(config_file: str | None = None, assignments: list[str] = (), fla
     for data, where in layers:
         merge_into(config, data, where)
     return config
+
+
+# (where, test, what is expected) for every numeric setting: checked before any work starts.
+def _ranges(cfg: RunConfig) -> list[tuple[str, object, bool, str]]:
+    checks = [("threads", cfg.threads, cfg.threads is None or cfg.threads >= 1, "a positive number of threads or null"),
+              ("seed", cfg.seed, cfg.seed >= 0, "a non-negative integer"),
+              ("eval.n_bootstrap", cfg.eval.n_bootstrap, cfg.eval.n_bootstrap >= 10,
+               "at least 10 bootstrap resamples (1000 for reported intervals)"),
+              ("eval.level", cfg.eval.level, 0 < cfg.eval.level < 1, "a confidence level between 0 and 1, e.g. 0.95"),
+              ("eval.min_gap", cfg.eval.min_gap, 0 <= cfg.eval.min_gap < 1, "an accuracy gap in [0, 1)")]
+    for role in ("weak_train", "strong_train"):
+        t = getattr(cfg, role)
+        checks += [(f"{role}.epochs", t.epochs, t.epochs > 0, "a positive number of epochs"),
+                   (f"{role}.lr", t.lr, t.lr > 0, "a positive learning rate"),
+                   (f"{role}.batch_size", t.batch_size, t.batch_size >= 1, "a positive batch size"),
+                   (f"{role}.max_length", t.max_length, t.max_length >= 8, "at least 8 tokens"),
+                   (f"{role}.weight_decay", t.weight_decay, t.weight_decay >= 0, "a non-negative weight decay"),
+                   (f"{role}.warmup", t.warmup, t.warmup >= 0, "a non-negative warm-up"),
+                   (f"{role}.lora_r", t.lora_r, t.lora_r >= 1, "a positive LoRA rank"),
+                   (f"{role}.lora_alpha", t.lora_alpha, t.lora_alpha > 0, "a positive LoRA alpha"),
+                   (f"{role}.lora_dropout", t.lora_dropout, 0 <= t.lora_dropout < 1, "a dropout in [0, 1)")]
+    for name, cap in cfg.splits.max_per_split.items():
+        checks.append((f"splits.max_per_split.{name}", cap, cap is None or cap >= 1,
+                       "a positive number of examples or null (no cap)"))
+    return checks
+
+
+def check_values(cfg: RunConfig):
+    """Every setting in its range and every split name known: a one-line error naming the key."""
+    from .splits import SPLITS
+
+    for mapping in ("max_per_split", "fractions"):
+        unknown = sorted(set(getattr(cfg.splits, mapping)) - set(SPLITS))
+        if unknown:
+            raise UserError(f"splits.{mapping}: unknown split {unknown[0]!r}; the splits are {', '.join(SPLITS)}")
+    for key, value, ok, expected in _ranges(cfg):
+        if not ok:
+            raise UserError(f"{key}: expected {expected}, got {value!r}")
 
 
 def _nest(key: str, value) -> dict:

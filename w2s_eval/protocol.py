@@ -38,7 +38,7 @@ from . import conflict as conflicts
 from . import distributed, tracking
 from . import run_folder
 from .run_folder import MODEL_ROLES
-from .config import RunConfig, packaged_yaml
+from .config import RunConfig, check_values, packaged_yaml
 from .deception import BASELINE, write_deception
 from .errors import UserError, unknown_name
 from .eval.metrics import accuracy, bootstrap_pgr, model_metrics
@@ -91,6 +91,7 @@ def resolve_task(cfg: RunConfig) -> Task:
 
 
 def validate(cfg: RunConfig):
+    check_values(cfg)
     get_paradigm(cfg.paradigm)
     make_method(cfg.method, cfg.method_options)  # an unknown method or option fails before any training
     conflicts.check_conflict(cfg.conflict, cfg.paradigm, cfg.conflict_amount)

@@ -106,6 +106,9 @@ def check_frame(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     bad = ~frame["label"].isin([0, 1])
     if bad.any():
         raise UserError(f"{source}: labels must be 0/1, found {frame.loc[bad, 'label'].iloc[0]!r}")
+    if frame["label"].nunique() < 2:
+        raise UserError(f"{source}: every label is {int(frame['label'].iloc[0])}; a task needs examples of both classes "
+                        f"(0 and 1)")
     frame = frame.reset_index(drop=True)
     frame["label"] = frame["label"].astype(int)
     frame["id"] = frame["id"].astype(str)
