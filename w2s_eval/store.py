@@ -81,6 +81,29 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def file_records(folder: Path, skip: tuple[str, ...] = ()) -> dict[str, list]:
+    """Every file under ``folder`` (but ``skip``): [size, sha256, mtime_ns], to check it later."""
+    return {str(f.relative_to(folder)): [f.stat().st_size, file_sha256(f), f.stat().st_mtime_ns]
+            for f in sorted(Path(folder).rglob("*")) if f.is_file() and str(f.relative_to(folder)) not in skip}
+
+
+def record_problems(folder: Path, records: dict[str, list]) -> list[str]:
+    """Files of ``folder`` that no longer match ``records``: missing, resized, or changed (a file
+    whose modification time moved is hashed again; an untouched one is not re-read)."""
+    out = []
+    for name, (size, digest, mtime) in records.items():
+        path = Path(folder) / name
+        if not path.is_file():
+            out.append(f"{name}: missing")
+            continue
+        stat = path.stat()
+        if stat.st_size != size:
+            out.append(f"{name}: {stat.st_size} bytes, {size} recorded")
+        elif stat.st_mtime_ns != mtime and file_sha256(path) != digest:
+            out.append(f"{name}: content changed (sha256 differs)")
+    return out
+
+
 def verify_cache(out_dir: Path, fix: bool = False) -> list[tuple[str, list[str]]]:
     """Every finished step under ``out_dir/.cache`` checked against its recorded checksums; returns
     the damaged ones with what is wrong, and with ``fix`` removes them (the next run recomputes them)."""
@@ -119,18 +142,7 @@ class StepCache:
             recorded = json.loads((folder / cls.MANIFEST).read_text()).get("files")
         except (OSError, ValueError) as exc:
             return [f"{cls.MANIFEST}: unreadable ({exc})"]
-        out = []
-        for name, (size, digest, mtime) in (recorded or {}).items():
-            path = folder / name
-            if not path.is_file():
-                out.append(f"{name}: missing")
-                continue
-            stat = path.stat()
-            if stat.st_size != size:
-                out.append(f"{name}: {stat.st_size} bytes, {size} recorded")
-            elif stat.st_mtime_ns != mtime and file_sha256(path) != digest:  # untouched files are not re-read
-                out.append(f"{name}: content changed (sha256 differs)")
-        return out
+        return record_problems(folder, recorded or {})
 
     def run(self, step: str, key: str, work: Callable[[Path], dict], log: RunLog) -> Path:
         """Run ``work(tmp_folder) -> info`` unless the step is cached; return the step folder."""
@@ -156,9 +168,7 @@ class StepCache:
             log("step_start", f"{step}: running ({final.name})", step=step, key=key)
             info = work(tmp) or {}
             info.update(step=step, key=key, seconds=round(time.time() - started, 2))
-            # Each file's size, sha256 and modification time: a reuse re-reads only files whose time moved.
-            info["files"] = {str(f.relative_to(tmp)): [f.stat().st_size, file_sha256(f), f.stat().st_mtime_ns]
-                             for f in sorted(tmp.rglob("*")) if f.is_file()}
+            info["files"] = file_records(tmp)  # a reuse re-reads only files whose time moved
             atomic_write_json(tmp / self.MANIFEST, info)
             shutil.rmtree(final, ignore_errors=True)
             os.replace(tmp, final)

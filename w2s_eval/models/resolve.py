@@ -51,6 +51,8 @@ def resolve_model(ref: str, *, pull: bool = True) -> ResolvedModel:
     if ref in zoo.ZOO:
         entry = zoo.ZOO[ref]
         folder = zoo.pull(ref) if pull else zoo.model_path(ref)
+        if pull:
+            zoo.check(ref)  # files changed since the pull are refused, never used
         return ResolvedModel(ref, "zoo", str(folder or ""), "zoo:" + ",".join(sorted(entry.sha256.values())))
     if "/" in ref and not ref.startswith((".", "/", "~")):
         repo, _, revision = ref.partition("@")

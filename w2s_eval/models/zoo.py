@@ -39,6 +39,7 @@ import filelock
 import platformdirs
 
 from w2s_eval.errors import UserError, unknown_name
+from w2s_eval.store import atomic_write_json, file_records, record_problems
 
 MANIFEST = "zoo.json"
 
@@ -483,8 +484,46 @@ def _write_manifest(entry: ZooEntry, folder: Path) -> None:
         "sha256": entry.sha256,
         "licence_note": entry.licence_note,
         "pulled_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        # The assembled folder's files (size, sha256, mtime): checked before every use (``check``).
+        "files": file_records(folder, skip=(MANIFEST,)),
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def problems(name: str) -> list[str]:
+    """What is wrong with a pulled model's files against what its manifest recorded when it was
+    pulled ([] when they match). A model pulled before files were recorded gets them recorded now."""
+    folder = model_path(name)
+    if folder is None:
+        return []
+    manifest = json.loads((folder / MANIFEST).read_text())
+    if "files" not in manifest:  # pulled by an older w2s-eval: record what is there from now on
+        manifest["files"] = file_records(folder, skip=(MANIFEST,))
+        atomic_write_json(folder / MANIFEST, manifest)
+        return []
+    return record_problems(folder, manifest["files"])
+
+
+def check(name: str) -> None:
+    """Refuse a pulled model whose files changed since it was pulled (cheap: size and time, a hash
+    only for files whose time moved)."""
+    found = problems(name)
+    if found:
+        raise UserError(f"zoo model {name}: its files changed since it was pulled ({'; '.join(found[:3])}); "
+                        f"pull it again: w2s-eval models verify --fix")
+
+
+def verify(fix: bool = False, progress: Progress | None = print) -> dict[str, list[str]]:
+    """Every pulled model checked (``problems``); with ``fix``, a damaged one is removed and pulled again."""
+    damaged = {}
+    for entry in ZOO.values():
+        found = problems(entry.name)
+        if found:
+            damaged[entry.name] = found
+            if fix:
+                shutil.rmtree(cache_root() / entry.name)
+                pull(entry.name, progress=progress)
+    return damaged
 
 
 def _sweep_partials(root: Path, name: str) -> None:
