@@ -220,6 +220,7 @@ def _export(args) -> int:
     return 0
 
 
+@functools.lru_cache(maxsize=1)  # once per help text printed, not once per argument
 def registry_names() -> dict[str, str]:
     """The registered names, as help texts list them (``{tasks}`` -> ``safety | toxicity | ...``)."""
     from .conflict import CONFLICTS

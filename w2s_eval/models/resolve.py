@@ -76,7 +76,7 @@ def folder_fingerprint(folder: Path) -> str:
     import hashlib
     import json
 
-    from ..store import atomic_write_json
+    from ..store import atomic_write_json, file_sha256
 
     memo_path = zoo.cache_base() / "file-hashes.json"
     try:
@@ -89,11 +89,7 @@ def folder_fingerprint(folder: Path) -> str:
         stat = file.stat()
         stamp = f"{file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
         if stamp not in memo:
-            digest = hashlib.sha256()
-            with open(file, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-            memo[stamp], changed = digest.hexdigest(), True
+            memo[stamp], changed = file_sha256(file), True
         entries.append(f"{file.relative_to(folder)}:{memo[stamp]}")
     if changed:
         atomic_write_json(memo_path, memo)
