@@ -400,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-LIBRARIES = ("transformers", "bitsandbytes", "peft", "accelerate", "lm_eval", "datasets", "trl")
+LIBRARIES = ("transformers", "bitsandbytes", "peft", "accelerate", "lm_eval", "datasets", "trl", "huggingface_hub")
 
 
 def quiet_libraries(level: str = "error", progress_bars: bool = True):
@@ -420,10 +420,17 @@ def quiet_libraries(level: str = "error", progress_bars: bool = True):
     numeric = getattr(logging, level.upper())
     for name in LIBRARIES:
         logging.getLogger(name).setLevel(numeric)
+    # Both libraries set their own level when imported, over the logger levels set above.
     try:
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity(numeric)
+    except ImportError:
+        pass
+    try:
+        from huggingface_hub.utils import logging as hub_logging
+
+        hub_logging.set_verbosity(numeric)
     except ImportError:
         pass
 
@@ -440,6 +447,24 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("w2s-eval: interrupted; rerun the same command to resume from the last finished step", file=sys.stderr)
         return 130
+    except Exception as exc:  # a disk that filled up (or turned read-only) mid-run: say so in one line
+        from .store import unwritable_reason
+
+        reason = unwritable_reason(exc)
+        if reason is None:
+            raise
+        print(f"w2s-eval: error: cannot write{_filename(exc)}: {reason}; every finished step is kept: free space "
+              f"(or fix the folder) and rerun the same command to resume", file=sys.stderr)
+        return 1
+
+
+def _filename(exc: BaseException) -> str:
+    """' <file>' for the first exception in the chain that names the file it failed on."""
+    while exc is not None:
+        if getattr(exc, "filename", None):
+            return f" {exc.filename}"
+        exc = exc.__cause__ or exc.__context__
+    return ""
 
 
 if __name__ == "__main__":

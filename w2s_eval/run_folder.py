@@ -27,7 +27,7 @@ import yaml
 
 from . import __version__
 from .errors import UserError
-from .store import atomic_write_json, atomic_write_yaml
+from .store import atomic_write_json, atomic_write_yaml, unwritable_reason
 
 SCHEMA = 2
 STATUSES = ("running", "done", "failed")
@@ -80,9 +80,15 @@ def finish(run_dir: Path, metrics: dict):
 
 
 def fail(run_dir: Path, error: BaseException):
-    """A run raised: its record says so (a KeyboardInterrupt leaves it ``running``, to resume)."""
-    atomic_write_json(run_dir / RECORD, {"schema": SCHEMA, "status": "failed", "w2s_eval": __version__,
-                                         "error": f"{type(error).__name__}: {error}"})
+    """A run raised: its record says so (a KeyboardInterrupt leaves it ``running``, to resume). On a
+    file system that refuses the write (the disk that made the run fail is full) the record stays
+    ``running``, which resumes the same way."""
+    try:
+        atomic_write_json(run_dir / RECORD, {"schema": SCHEMA, "status": "failed", "w2s_eval": __version__,
+                                             "error": f"{type(error).__name__}: {error}"})
+    except OSError as exc:
+        if unwritable_reason(exc) is None:
+            raise
 
 
 def _record(run_dir: Path) -> dict | None:

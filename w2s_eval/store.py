@@ -8,11 +8,13 @@ so a rerun after a kill redoes the unfinished step and reuses every finished one
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -22,11 +24,71 @@ import pandas as pd
 import yaml
 
 
-def atomic_write_text(path: Path, text: str):
+# Below this much free space under --out a run is refused before it starts: a full disk mid-run
+# costs a restart, not results (every finished step is kept), but it is cheaper to say so first.
+MIN_FREE_BYTES = 64 << 20
+
+# errno values of a file system that cannot take more writes: full, over quota, read-only, denied.
+UNWRITABLE = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
+              errno.EROFS: "read-only file system", errno.EACCES: "permission denied", errno.EPERM: "not permitted"}
+
+
+def unwritable_reason(exc: BaseException) -> str | None:
+    """Why ``exc`` (or an exception it was raised from) is a refused write, or None. Libraries wrap
+    the OSError (pyarrow, torch and safetensors raise their own types), so their text is read too."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in UNWRITABLE:
+            return UNWRITABLE[exc.errno]
+        text = str(exc)
+        if "No space left on device" in text or "file write failed" in text:
+            return UNWRITABLE[errno.ENOSPC]
+        if "Read-only file system" in text:
+            return UNWRITABLE[errno.EROFS]
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def check_writable(folder: Path, flag: str = "--out", min_free: int = MIN_FREE_BYTES) -> Path:
+    """``folder`` can be written (it, or the nearest folder above it that exists, takes a file) and
+    has ``min_free`` bytes free; otherwise a one-line error naming ``flag``. Called before any data
+    or model is loaded; creates nothing."""
+    from .errors import UserError
+
+    folder = Path(folder)
+    existing = next(p for p in (folder.absolute(), *folder.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        where = "is a file" if existing == folder.absolute() else f"is under {existing}, which is a file"
+        raise UserError(f"{flag} {folder}: {where}; expected a folder")
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".w2s-write-check-", dir=existing)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UserError(f"{flag} {folder}: cannot write there ({unwritable_reason(exc) or exc.strerror}); "
+                        f"expected a writable folder") from None
+    free = shutil.disk_usage(existing).free
+    if free < min_free:
+        raise UserError(f"{flag} {folder}: only {free / 2**20:.0f} MiB free; a run needs at least "
+                        f"{min_free / 2**20:.0f} MiB")
+    return folder
+
+
+def _replace_atomically(path: Path, write: Callable[[Path], None]):
+    """``write(tmp)`` then rename it onto ``path``; a failed write (disk full) leaves no tmp file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str):
+    _replace_atomically(path, lambda tmp: tmp.write_text(text))
 
 
 def atomic_write_json(path: Path, data):
@@ -38,10 +100,7 @@ def atomic_write_yaml(path: Path, data):
 
 
 def atomic_write_parquet(path: Path, frame: pd.DataFrame):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    frame.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    _replace_atomically(path, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
 def _jsonable(value):
@@ -152,11 +211,13 @@ class StepCache:
             return self.shared / final.name
         self.root.mkdir(parents=True, exist_ok=True)
         # One process per step at a time: a second one waits, then finds the step done.
-        with filelock.FileLock(str(self.root / f".{step}-{key}.lock")):
+        lock = self.root / f".{step}-{key}.lock"
+        with filelock.FileLock(str(lock)):
             if self.is_done(step, key):
                 problems = self.problems(final)
                 if not problems:
                     log("step_cached", f"{step}: reusing cached result {final.name}", step=step, key=key)
+                    lock.unlink(missing_ok=True)
                     return final
                 # A damaged entry is never trusted: say so, and compute the step again.
                 log("step_corrupt", f"{step}: warning: cached result {final.name} is damaged ({'; '.join(problems[:3])}); "
@@ -166,11 +227,18 @@ class StepCache:
             tmp.mkdir(parents=True)
             started = time.time()
             log("step_start", f"{step}: running ({final.name})", step=step, key=key)
-            info = work(tmp) or {}
-            info.update(step=step, key=key, seconds=round(time.time() - started, 2))
-            info["files"] = file_records(tmp)  # a reuse re-reads only files whose time moved
-            atomic_write_json(tmp / self.MANIFEST, info)
+            try:
+                info = work(tmp) or {}
+                info.update(step=step, key=key, seconds=round(time.time() - started, 2))
+                info["files"] = file_records(tmp)  # a reuse re-reads only files whose time moved
+                atomic_write_json(tmp / self.MANIFEST, info)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)  # a failed step (disk full, an error) leaves nothing
+                raise
             shutil.rmtree(final, ignore_errors=True)
             os.replace(tmp, final)
+            # The step is done, so whoever takes this lock next (even on the unlinked file) finds
+            # it done: removing the file now leaves no lock files behind and is race-free.
+            lock.unlink(missing_ok=True)
             log("step_done", f"{step}: done in {info['seconds']:.0f}s", step=step, key=key, seconds=info["seconds"])
             return final

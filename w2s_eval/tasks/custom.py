@@ -113,7 +113,7 @@ class FileTask(Task):
         return check_frame(frame, where), source
 
     def _labelled(self, raw, where, ids, groups) -> pd.DataFrame:
-        texts = raw[self.text_field].astype(str)
+        texts = _texts(raw, self.text_field, FIELD_FLAGS["text_field"], where)
         return pd.DataFrame({
             "id": ids if ids is not None else [f"row-{i}" for i in range(len(raw))],
             "text": texts,

@@ -1,0 +1,454 @@
+"""The fault catalogue: bad inputs, kills and corruptions, each with the outcome w2s-eval owes.
+
+``tests/reliability/`` asserts every entry; ``benchmarks/faults.py`` tries them all and prints the
+counts for the README's fault table. One catalogue serves both, so the table counts what the tests
+check.
+
+- A **bad input** must give exit status 2 and one line ``w2s-eval: error: ...`` saying what was
+  expected, with no traceback, before anything is written.
+- A **kill** (SIGKILL at every step, while it works and just after it finished) must lose nothing:
+  rerunning the command finishes the run with predictions identical to an uninterrupted run.
+- A **corruption** of a cached step or a zoo model must be detected: a damaged step is computed
+  again (same result), a damaged zoo model is refused with a one-line error.
+- A **full disk** mid-run must give one line, leave no temporary file, and resume after space is freed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+TINY = ["splits.max_per_split={A: 48, B: 48, val: 16, test: 48}", "strong_train.epochs=1",
+        "strong_train.batch_size=16", "strong_train.max_length=48", "eval.n_bootstrap=100", "threads=1"]
+FAST_RUN = ["run", "--task", "toxicity", "--weak", "tfidf", "--strong", "tfidf"]
+FAST_TINY_RUN = [*FAST_RUN, "--quiet", *(a for s in TINY for a in ("--set", s))]
+REAL_RUN = ["run", "--task", "toxicity", "--weak", "tfidf", "--strong", "minilm-l6", "--quiet",
+            *(a for s in TINY for a in ("--set", s))]
+
+
+# -- bad inputs ----------------------------------------------------------------------------------
+
+@dataclass
+class BadInput:
+    name: str
+    args: Callable[[Path], list[str]]  # builds what the case needs under a temp folder; the arguments
+    expected: str  # what the one-line error must say
+    needs_mount: bool = False  # a tmpfs of its own (read-only, small): root only
+
+
+def _flags(*extra: str) -> Callable[[Path], list[str]]:
+    return lambda tmp: [*FAST_RUN, "--out", str(tmp / "runs"), *extra]
+
+
+def _data_file(content: bytes, name: str = "mine.csv", *extra: str) -> Callable[[Path], list[str]]:
+    def args(tmp: Path) -> list[str]:
+        (tmp / name).write_bytes(content)
+        return ["run", "--data", str(tmp / name), "--weak", "tfidf", "--strong", "tfidf", "--out", str(tmp / "runs"),
+                *extra]
+    return args
+
+
+def _out_on_a_file(tmp: Path) -> list[str]:
+    (tmp / "afile").write_text("")
+    return [*FAST_RUN, "--out", str(tmp / "afile")]
+
+
+def _out_under_a_file(tmp: Path) -> list[str]:
+    (tmp / "afile").write_text("")
+    return [*FAST_RUN, "--out", str(tmp / "afile" / "runs")]
+
+
+def _out_read_only(tmp: Path) -> list[str]:
+    mount_tmpfs(tmp / "ro", "1m", read_only=True)
+    return [*FAST_RUN, "--out", str(tmp / "ro" / "runs")]
+
+
+def _out_nearly_full(tmp: Path) -> list[str]:
+    mount_tmpfs(tmp / "small", "8m")
+    return [*FAST_RUN, "--out", str(tmp / "small" / "runs")]
+
+
+def _sweep_out_read_only(tmp: Path) -> list[str]:
+    mount_tmpfs(tmp / "ro", "1m", read_only=True)
+    return ["sweep", "--tasks", "toxicity", "--weak", "tfidf", "--strong", "tfidf", "--out", str(tmp / "ro" / "sweep")]
+
+
+def _config_not_utf8(tmp: Path) -> list[str]:
+    (tmp / "c.yaml").write_bytes(b"\xff\xfe\x00task: toxicity")
+    return [*FAST_RUN, "--out", str(tmp / "runs"), "--config", str(tmp / "c.yaml")]
+
+
+def _report_corrupt_record(tmp: Path) -> list[str]:
+    (tmp / "run").mkdir()
+    (tmp / "run" / "metrics.json").write_text("{half a record")
+    return ["report", str(tmp / "run")]
+
+
+def _report_not_a_run(tmp: Path) -> list[str]:
+    (tmp / "empty").mkdir()
+    return ["report", str(tmp / "empty")]
+
+
+BAD_INPUTS = [
+    BadInput("--threads -1", _flags("--threads", "-1"), "threads: expected a positive number of threads"),
+    BadInput("--seed -2", _flags("--seed", "-2"), "seed: expected a non-negative integer"),
+    BadInput("eval.n_bootstrap=0", _flags("--set", "eval.n_bootstrap=0"), "eval.n_bootstrap: expected at least 10"),
+    BadInput("eval.level=1.5", _flags("--set", "eval.level=1.5"), "eval.level: expected a confidence level between 0 and 1"),
+    BadInput("strong_train.epochs=-1", _flags("--set", "strong_train.epochs=-1"),
+             "strong_train.epochs: expected a positive number of epochs"),
+    BadInput("weak_train.lr=0", _flags("--set", "weak_train.lr=0"), "weak_train.lr: expected a positive learning rate"),
+    BadInput("strong_train.batch_size=0", _flags("--set", "strong_train.batch_size=0"),
+             "strong_train.batch_size: expected a positive batch size"),
+    BadInput("unknown key in a mapping", _flags("--set", "splits.max_per_split={A: 60, tst: 5}"),
+             "splits.max_per_split: unknown split 'tst'"),
+    BadInput("negative split cap", _flags("--set", "splits.max_per_split={A: -3}"),
+             "splits.max_per_split.A: expected a positive number"),
+    BadInput("malformed YAML value", _flags("--set", "splits.max_per_split={A: 60"), "the value is not valid YAML"),
+    BadInput("unknown trainer argument", _flags("--set", "strong_train.train_args.no_such_field=1"),
+             "'no_such_field' is not a field"),
+    BadInput("unknown tracker", _flags("--set", "tracking.report_to=[comet]"), "expected none or any of tensorboard"),
+    BadInput("unknown finetune mode", _flags("--set", "strong_train.finetune=sideways"),
+             "strong_train.finetune: unknown mode 'sideways'"),
+    BadInput("method option out of range", _flags("--method", "confident:share=2"), "share"),
+    BadInput("conflict on a task without pairs", _flags("--conflict", "implicit"), "judges reply pairs"),
+    BadInput("--config is a folder", _flags("--config", "."), "is a folder; expected a YAML file"),
+    BadInput("--config not UTF-8", _config_not_utf8, "not UTF-8"),
+    BadInput("labels all one class", _data_file(b"text,label\na,1\nb,1\n"),
+             "every label is 1; a task needs examples of both classes"),
+    BadInput("data file not UTF-8", _data_file(b"\xff\xfe\x00bad"), "cannot read it"),
+    BadInput("empty text cell", _data_file(b"text,label\nhello,1\n,0\nfoo,0\nbar,1\n"),
+             "column 'text' (--text-field) has an empty cell in row 1"),
+    BadInput("missing label column", _data_file(b"text,class\nhello,1\nfoo,0\n"), "missing column(s) ['label']"),
+    BadInput("labels not binary", _data_file(b"text,label\nhello,2\nfoo,0\n"), "must hold binary labels"),
+    BadInput("data file without rows", _data_file(b"text,label\n"), "no rows"),
+    BadInput("unsupported data file type", _data_file(b"<xml/>", "mine.xml"), "unsupported file type '.xml'"),
+    BadInput("hub dataset offline", lambda tmp: ["run", "--data", "owner/name", "--out", str(tmp / "runs")],
+             "cannot load it from the hub"),
+    BadInput("--out is a file", _out_on_a_file, "is a file; expected a folder"),
+    BadInput("--out under a file", _out_under_a_file, "which is a file; expected a folder"),
+    BadInput("--out read-only", _out_read_only, "cannot write there (read-only file system)", needs_mount=True),
+    BadInput("--out nearly full", _out_nearly_full, "MiB free; a run needs at least", needs_mount=True),
+    BadInput("sweep --out read-only", _sweep_out_read_only, "cannot write there (read-only file system)",
+             needs_mount=True),
+    BadInput("report of a corrupt record", _report_corrupt_record, "metrics.json is not valid JSON"),
+    BadInput("report of a folder without runs", _report_not_a_run, "neither a run folder"),
+]
+
+
+def try_bad_input(case: BadInput, tmp: Path) -> str | None:
+    """Run one bad input in this process; None when handled as promised, else what went wrong."""
+    from w2s_eval.cli import main
+
+    tmp.mkdir(parents=True, exist_ok=True)
+    try:
+        args = case.args(tmp)
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            try:
+                status = main(args)
+            except SystemExit as exc:  # argparse
+                status = exc.code
+            except Exception as exc:  # a traceback for the user
+                return f"raised {type(exc).__name__}: {str(exc)[:200]}"
+    finally:
+        for mount in (tmp / "ro", tmp / "small"):
+            unmount(mount)
+    lines = err.getvalue().strip().splitlines()
+    if status != 2:
+        return f"exit status {status}, expected 2 ({lines[-1:] or 'no message'})"
+    if len(lines) != 1 or not lines[0].startswith("w2s-eval: error: ") or case.expected not in lines[0]:
+        return f"message {lines!r}, expected one line with {case.expected!r}"
+    if (tmp / "runs").exists():
+        return "wrote a runs folder before refusing"
+    return None
+
+
+# -- file systems of our own (root only) ---------------------------------------------------------
+
+class CannotMount(RuntimeError):
+    pass
+
+
+def mount_tmpfs(folder: Path, size: str, read_only: bool = False):
+    """A tmpfs of ``size`` at ``folder`` (read-only, or small enough to fill), or CannotMount."""
+    folder.mkdir(parents=True, exist_ok=True)
+    options = f"size={size}" + (",ro" if read_only else "")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise CannotMount(f"mount -t tmpfs needs root (CAP_SYS_ADMIN): {done.stderr.strip()[:200]}")
+
+
+def unmount(folder: Path):
+    if folder.exists() and os.path.ismount(folder):
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def can_mount() -> bool:
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            mount_tmpfs(Path(tmp) / "m", "1m")
+        except CannotMount:
+            return False
+        unmount(Path(tmp) / "m")
+        return True
+
+
+def fill(folder: Path) -> Path:
+    """Write zeros under ``folder`` until its file system is full; returns the filler file."""
+    filler = folder / "filler"
+    handle = open(filler, "wb", buffering=0)
+    try:
+        for size in (1 << 20, 4096, 1):  # big blocks, then the last few pages
+            try:
+                while True:
+                    handle.write(b"\0" * size)
+            except OSError:
+                pass
+    finally:
+        try:
+            handle.close()
+        except OSError:
+            pass
+    return filler
+
+
+# -- real runs in a subprocess -------------------------------------------------------------------
+
+def command(out: Path, args: list[str] = REAL_RUN) -> list[str]:
+    return [sys.executable, "-m", "w2s_eval.cli", *args, "--out", str(out)]
+
+
+def run_folder_of(out: Path) -> Path | None:
+    folders = [p for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")] if out.is_dir() else []
+    return folders[0] if len(folders) == 1 else None
+
+
+def log_events(out: Path) -> list[dict]:
+    folder = run_folder_of(out)
+    path = folder / "log.jsonl" if folder else None
+    if path is None or not path.exists():
+        return []
+    events = []
+    for line in path.read_text().splitlines():
+        try:
+            events.append(json.loads(line))
+        except ValueError:  # the line a kill cut short
+            pass
+    return events
+
+
+def outcome(out: Path) -> dict:
+    """What a finished run produced, to compare runs: its test predictions and its headline metrics."""
+    folder = run_folder_of(out)
+    record = json.loads((folder / "metrics.json").read_text())
+    predictions = pd.read_parquet(folder / "predictions.parquet")
+    return {"status": record["status"], "predictions": predictions.to_dict("list"),
+            **{k: record.get(k) for k in ("weak", "student", "ceiling", "pgr", "deception")}}
+
+
+def leftovers(out: Path) -> list[str]:
+    """Temporary files and folders a run must not leave: ``.tmp-`` files, ``.partial`` steps, locks."""
+    return sorted(str(p.relative_to(out)) for p in out.rglob("*")
+                  if ".tmp-" in p.name or p.name.endswith((".partial", ".lock")))
+
+
+def run_to_end(out: Path, args: list[str] = REAL_RUN, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(command(out, args), capture_output=True, text=True, timeout=timeout)
+
+
+@dataclass
+class KillReport:
+    kills: list[str] = field(default_factory=list)  # "<step> working" / "<step> just done"
+    identical: bool = False
+    problems: list[str] = field(default_factory=list)
+
+
+def kill_at_every_step(out: Path, reference: dict, args: list[str] = REAL_RUN, work_for: float = 1.0,
+                       timeout: float = 900) -> KillReport:
+    """SIGKILL the run at every step twice — ``work_for`` seconds into its work, and just after it
+    finished (while the next files are written) — rerunning the command after each kill, until a
+    rerun finishes by itself; then compare with ``reference`` (``outcome`` of an uninterrupted run)."""
+    report, visits = KillReport(), {}
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        seen = len(log_events(out))
+        proc = subprocess.Popen(command(out, args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        killed = None
+        while proc.poll() is None and killed is None and time.time() < deadline:
+            for event in log_events(out)[seen:]:
+                step = event.get("step")
+                if event["event"] == "step_start" and visits.get(step, 0) == 0:
+                    time.sleep(work_for)
+                    killed = f"{step} working"
+                elif event["event"] == "step_done" and visits.get(step, 0) == 1:
+                    killed = f"{step} just done"
+                if killed:
+                    proc.send_signal(signal.SIGKILL)
+                    visits[step] = visits.get(step, 0) + 1
+                    break
+            time.sleep(0.05)
+        stderr = proc.communicate()[1]
+        if killed and proc.returncode == -signal.SIGKILL:
+            # Name the kill by where the run really was: a step quicker than ``work_for`` was over.
+            last = ([e for e in log_events(out)[seen:] if e["event"].startswith("step_")] or [{}])[-1]
+            report.kills.append(f"{killed} (last event: {last.get('event')} {last.get('step')})")
+            continue
+        if proc.returncode != 0:
+            report.problems.append(f"a rerun failed with status {proc.returncode}: {stderr.strip()[-300:]}")
+            return report
+        break  # finished by itself (a kill that came too late counts as no kill)
+    else:
+        report.problems.append("timed out")
+        return report
+    report.identical = outcome(out) == reference
+    if not report.identical:
+        report.problems.append("the resumed run differs from the uninterrupted one")
+    if leftovers(out):
+        report.problems.append(f"left behind: {leftovers(out)}")
+    return report
+
+
+def run_concurrently(out: Path, copies: int = 2, args: list[str] = REAL_RUN, timeout: float = 900) -> list[int]:
+    """``copies`` identical runs started together on one --out; their exit statuses."""
+    procs = [subprocess.Popen(command(out, args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+             for _ in range(copies)]
+    return [proc.wait(timeout=timeout) for proc in procs]
+
+
+@dataclass
+class DiskFullReport:
+    status: int = 0
+    message: str = ""
+    leftovers: list[str] = field(default_factory=list)
+    resumed_identical: bool = False
+
+
+def fill_the_disk_mid_run(mount: Path, reference: dict, at_step: str = "student", args: list[str] = REAL_RUN,
+                          timeout: float = 900) -> DiskFullReport:
+    """A run on a tmpfs of its own, which fills up (another writer) when ``at_step`` starts; after
+    it stops, space is freed and the same command resumes it."""
+    mount_tmpfs(mount, "96m")
+    proc = None
+    try:
+        out = mount / "runs"
+        proc = subprocess.Popen(command(out, args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        filler = None
+        deadline = time.time() + timeout
+        while proc.poll() is None and filler is None and time.time() < deadline:
+            if any(e["event"] == "step_start" and e.get("step") == at_step for e in log_events(out)):
+                filler = fill(mount)
+            time.sleep(0.05)
+        stderr = proc.communicate(timeout=timeout)[1]
+        report = DiskFullReport(proc.returncode, stderr.strip(),
+                                [p for p in leftovers(out) if not p.endswith(".lock")])
+        if filler is not None:
+            filler.unlink()
+        again = run_to_end(out, args, timeout)
+        report.resumed_identical = again.returncode == 0 and outcome(out) == reference and not leftovers(out)
+        return report
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        unmount(mount)
+
+
+# -- corruptions ---------------------------------------------------------------------------------
+
+def _truncate(path: Path):
+    path.write_bytes(path.read_bytes()[: max(1, path.stat().st_size // 3)])
+
+
+def _flip_a_byte(path: Path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _other_valid_parquet(path: Path):
+    frame = pd.read_parquet(path)
+    numeric = [c for c in frame.columns if pd.api.types.is_float_dtype(frame[c])]
+    frame[numeric] = 1 - frame[numeric]  # same rows, other (still valid) probabilities
+    frame.to_parquet(path, index=False)
+
+
+def _garbage_json(path: Path):
+    path.write_text("{not json")
+
+
+# (what, step, file in the step folder, how): damaged entries of a finished run's step cache.
+CACHE_CORRUPTIONS = [
+    ("truncated predictions", "student", "test.parquet", _truncate),
+    ("truncated weak labels", "label", "labels.parquet", _truncate),
+    ("predictions edited into another valid file", "ceiling", "test.parquet", _other_valid_parquet),
+    ("weak labels edited into another valid file", "label", "labels.parquet", _other_valid_parquet),
+    ("a deleted file", "weak", "test.parquet", Path.unlink),
+    ("a garbled manifest", "student", "step.json", _garbage_json),
+    ("one flipped byte", "ceiling", "test.parquet", _flip_a_byte),
+]
+
+# (what, file of the zoo model, how): damaged zoo files, refused before use.
+ZOO_CORRUPTIONS = [
+    ("truncated weights", "model.safetensors", _truncate),
+    ("one flipped byte in the weights", "model.safetensors", _flip_a_byte),
+    ("a deleted tokenizer file", "tokenizer.json", Path.unlink),
+]
+
+
+def corrupt_the_cache(out: Path, reference: dict, args: list[str]) -> list[tuple[str, str | None]]:
+    """Each cache corruption in turn on a finished run in ``out``, then the same command again:
+    (what, None when the damaged step was recomputed with a warning and the run came out identical,
+    else what went wrong)."""
+    results = []
+    for what, step, name, how in CACHE_CORRUPTIONS:
+        folder = run_folder_of(out)
+        key = json.loads((folder / "metrics.json").read_text())["steps"][step]
+        how(out / ".cache" / f"{step}-{key}" / name)
+        done = run_to_end(out, args)
+        events = log_events(out)
+        latest = events[max(i for i, e in enumerate(events) if e["event"] == "start"):]
+        warned = [e.get("step") for e in latest if e["event"] == "step_corrupt"]
+        problem = None
+        if done.returncode != 0:
+            problem = f"the rerun failed: {done.stderr.strip()[-300:]}"
+        elif step not in warned:
+            problem = f"not detected (warnings for {warned})"
+        elif outcome(out) != reference:
+            problem = "recomputed, but the run differs"
+        results.append((what, problem))
+    return results
+
+
+def corrupt_the_zoo(model: str = "minilm-l6") -> list[tuple[str, str | None]]:
+    """Each zoo corruption on a private copy of a pulled zoo model: (what, None when a run refuses
+    it with a one-line error naming the file, else what went wrong)."""
+    from w2s_eval.models import zoo
+
+    source = zoo.model_path(model)
+    results = []
+    for what, name, how in ZOO_CORRUPTIONS:
+        with tempfile.TemporaryDirectory() as tmp:
+            cache = Path(tmp) / "cache"
+            shutil.copytree(source.parent / model, cache / "zoo" / model)  # copy2: sizes and times kept
+            how(cache / "zoo" / model / name)
+            env = os.environ | {"W2S_CACHE_DIR": str(cache)}
+            done = subprocess.run(command(Path(tmp) / "runs", [*REAL_RUN]), capture_output=True, text=True, env=env,
+                                  timeout=600)
+            lines = done.stderr.strip().splitlines()
+            ok = (done.returncode == 2 and len(lines) == 1 and "changed since it was pulled" in lines[0]
+                  and name in lines[0])
+            results.append((what, None if ok else f"status {done.returncode}: {lines[-3:]}"))
+    return results
