@@ -1,6 +1,9 @@
-"""Training and labelling throughput, and peak memory, per model and per paradigm.
+"""Training and labelling throughput, utilisation of the machine's matmul peak, and peak memory,
+per model, paradigm and precision.
 
     python benchmarks/throughput.py                      # classify: every zoo model + tfidf (CPU)
+    python benchmarks/throughput.py --precision fp32,bf16   # ... in each precision (precision.py)
+    python benchmarks/throughput.py --peak               # only the matmul peak, fp32 and bf16
     python benchmarks/throughput.py --paradigms          # sft / reward / dpo / classify on
                                                          # SmolLM2-135M, full precision vs 4-bit
     python benchmarks/throughput.py --cuda-1b            # CUDA: a random ~0.9B Llama, every
@@ -9,6 +12,11 @@
 Each measurement runs in its own process, so the peak resident memory it reports (CPU) is that
 run's alone; on CUDA, peak GPU memory is torch.cuda.max_memory_allocated. CPU measurements use
 real data (ToxiGen statements; HH-RLHF pairs for the pair paradigms, W2S_DATA_DIR), one epoch.
+
+Utilisation: the model's matmul work — 2 FLOPs per weight of its Linear layers per token forward,
+3x that to train a full model (forward, input and weight gradients), 2x with LoRA (frozen weights
+get no gradient; the adapters' own FLOPs are ignored), attention's own matmuls ignored — divided
+by the time, as a share of the peak a large matmul reaches in the same process, threads and dtype.
 """
 
 from __future__ import annotations
@@ -56,14 +64,50 @@ def train_and_label(paradigm_name: str, location_or_ref: str, cfg, frame, cuda: 
     model.predict_proba(frame)
     sync()
     label_s = time.perf_counter() - start
-    out = {"train_s": train_s, "label_s": label_s}
+    out = {"train_s": train_s, "label_s": label_s,
+           "linear_weights": linear_weights(model.model) if hasattr(model, "model") and hasattr(model.model, "modules")
+           else linear_weights(model.encoder) if hasattr(model, "encoder") else 0}
     if cuda:
         out.update(weights_gb=weights_gb, peak_gpu_gb=torch.cuda.max_memory_allocated() / 2**30,
                    gpu=torch.cuda.get_device_name())
     return out
 
 
-def measure_cpu(model: str, paradigm: str, finetune: str, quant: str, n: int, threads: int) -> dict:
+def matmul_peak(precision: str, max_size: int = 2048, repeats: int = 5) -> float:
+    """GFLOP/s of the best of ``repeats`` square ``F.linear`` calls computed as a model's layers
+    compute in ``precision`` (fp32, or fp32 tensors under bf16 autocast), this process's threads:
+    max_size² (2048), or smaller where one takes over 1/8 s (emulated bfloat16)."""
+    import torch
+
+    from w2s_eval.precision import autocast
+
+    size = 256
+    while True:
+        a, b = torch.randn(size, size), torch.randn(size, size)
+        with autocast(precision):
+            seconds = _timed(lambda: torch.nn.functional.linear(a, b))
+            if size >= max_size or seconds * 8 > 1.0:
+                best = min(_timed(lambda: torch.nn.functional.linear(a, b)) for _ in range(repeats))
+                return 2 * size**3 / best / 1e9
+        size *= 2
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def linear_weights(model) -> int:
+    """Weights of the model's matmuls (its Linear layers, any wrapping: LoRA, 4-bit)."""
+    import torch
+
+    return sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear) and hasattr(m, "weight")
+               and m.weight is not None and m.weight.ndim == 2)
+
+
+def measure_cpu(model: str, paradigm: str, finetune: str, quant: str, n: int, threads: int,
+                precision: str = "fp32") -> dict:
     import torch
 
     from w2s_eval.config import TrainConfig
@@ -72,11 +116,27 @@ def measure_cpu(model: str, paradigm: str, finetune: str, quant: str, n: int, th
     torch.set_num_threads(threads)
     frame = get_task(PARADIGM_TASK[paradigm]).load()[0].head(n)
     cfg = TrainConfig(finetune=finetune if model != "tfidf" else "full", quant=quant, epochs=1,
-                      lr=5e-4 if finetune == "lora" else 5e-5, batch_size=8, max_length=128, select_on_val=False)
+                      lr=5e-4 if finetune == "lora" else 5e-5, batch_size=8, max_length=128, select_on_val=False,
+                      precision=precision)
+    peak = matmul_peak(precision) if model != "tfidf" else None
     result = train_and_label(paradigm, model, cfg, frame, cuda=False)
-    return {"model": model, "paradigm": paradigm, "finetune": finetune if model != "tfidf" else "-",
-            "quant": quant, "n": n, "train_ex_s": n / result["train_s"], "label_ex_s": n / result["label_s"],
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    row = {"model": model, "paradigm": paradigm, "finetune": finetune if model != "tfidf" else "-",
+           "quant": quant, "precision": precision if model != "tfidf" else "-", "n": n,
+           "train_ex_s": n / result["train_s"], "label_ex_s": n / result["label_s"],
+           **({"peak_gflops": peak} if peak else {}), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if model != "tfidf" and paradigm == "classify":
+        from transformers import AutoTokenizer
+
+        from w2s_eval.models.resolve import resolve_model
+
+        tokens = sum(len(ids) for ids in AutoTokenizer.from_pretrained(resolve_model(model).location)(
+            list(frame["text"]), truncation=True, max_length=cfg.max_length)["input_ids"])
+        weights = result["linear_weights"]
+        train_flops = (3 if cfg.finetune == "full" else 2) * 2 * weights * tokens
+        row.update(train_tok_s=tokens / result["train_s"], label_tok_s=tokens / result["label_s"],
+                   train_util=100 * train_flops / result["train_s"] / 1e9 / peak,
+                   label_util=100 * 2 * weights * tokens / result["label_s"] / 1e9 / peak)
+    return row
 
 
 def random_1b(hidden: int, layers: int) -> Path:
@@ -160,6 +220,8 @@ def main():
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--hidden", type=int, default=2048, help="--cuda-1b model width (2048: ~0.9B)")
     parser.add_argument("--layers", type=int, default=16, help="--cuda-1b model depth")
+    parser.add_argument("--precision", default="fp32", help="comma list of fp32 | bf16 for the CPU tables")
+    parser.add_argument("--peak", action="store_true", help="only the matmul peak (2048^2) in fp32 and bf16")
     parser.add_argument("--child", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -167,8 +229,16 @@ def main():
         kind, *rest = args.child
         if kind == "cuda":
             result = measure_cuda(rest[0], rest[1], args.n, args.seq_len, args.batch, args.hidden, args.layers)
+        elif kind == "peak":
+            import torch
+
+            from w2s_eval.precision import cpu_bf16_units
+
+            torch.set_num_threads(args.threads)
+            result = {"threads": args.threads, "bf16_units": ",".join(cpu_bf16_units()) or "none",
+                      **{f"{d}_gflops": matmul_peak(d) for d in ("fp32", "bf16")}}
         else:
-            result = measure_cpu(rest[0], rest[1], rest[2], rest[3], args.n, args.threads)
+            result = measure_cpu(rest[0], rest[1], rest[2], rest[3], args.n, args.threads, rest[4])
         print(json.dumps(result))
         return
     common = ["--n", str(args.n), "--threads", str(args.threads), "--seq-len", str(args.seq_len),
@@ -177,13 +247,24 @@ def main():
         rows = [r for p in PARADIGM_TASK for q in ("none", "4bit") if (r := run_child(["cuda", p, q, *common]))]
         print(table(rows, ["model", "paradigm", "quant", "train_tok_s", "label_tok_s", "weights_gb", "peak_gpu_gb", "gpu"]))
         return
+    if args.peak:
+        rows = [r for r in [run_child(["peak", *common])] if r]
+        print(table(rows, ["threads", "bf16_units", "fp32_gflops", "bf16_gflops"]))
+        return
+    precisions = args.precision.split(",")
     if args.paradigms:
-        jobs = [(args.paradigm_model, p, "lora", q) for p in PARADIGM_TASK for q in ("none", "4bit")]
+        jobs = [(args.paradigm_model, p, "lora", q, x) for p in PARADIGM_TASK for q in ("none", "4bit") for x in precisions]
     else:
-        jobs = [(m, "classify", mode, "none") for m in args.models.split(",")
-                for mode in (["full"] if m == "tfidf" else args.modes.split(","))]
+        jobs = [(m, "classify", mode, "none", x) for m in args.models.split(",")
+                for mode in (["full"] if m == "tfidf" else args.modes.split(","))
+                for x in (["fp32"] if m == "tfidf" else precisions)]
     rows = [r for job in jobs if (r := run_child(["cpu", *job, *common]))]
-    print(table(rows, ["model", "paradigm", "finetune", "quant", "n", "train_ex_s", "label_ex_s", "peak_rss_mb"]))
+    columns = ["model", "paradigm", "finetune", "quant", "precision", "n", "train_ex_s", "label_ex_s"]
+    if not args.paradigms:
+        columns += ["train_tok_s", "label_tok_s", "peak_gflops", "train_util", "label_util"]
+        for row in rows:  # tfidf has no matmuls to count
+            row.update({c: "-" for c in columns if c not in row})
+    print(table(rows, columns + ["peak_rss_mb"]))
 
 
 if __name__ == "__main__":

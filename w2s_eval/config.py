@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from .errors import UserError
+from .precision import PRECISIONS
 
 
 @dataclass
@@ -27,6 +28,9 @@ class TrainConfig:
     # mean-pooled hidden states; classify only)
     finetune: str = "full"
     quant: str = "auto"  # auto | none | 8bit | 4bit (auto: 4-bit QLoRA for LoRA on CUDA, else none)
+    # auto | fp32 | bf16 for training and inference (auto: bf16 where the GPU or CPU computes it
+    # natively, else fp32; precision.py)
+    precision: str = "auto"
     epochs: float = 3.0
     lr: float = 5e-5
     batch_size: int = 16
@@ -50,10 +54,15 @@ class TrainConfig:
     train_args: dict[str, typing.Any] = field(default_factory=dict)
 
     def cache_identity(self) -> dict:
-        """The settings that can change what is trained, for cache keys: every field, ``train_args``
-        without the fields that cannot change results (and none at all when empty, so keys made
-        before ``train_args`` existed stay the same)."""
+        """The settings that can change what is trained, for cache keys: every field, ``precision``
+        as resolved here, ``train_args`` without the fields that cannot change results (and none at
+        all when empty, so keys made before ``train_args`` existed stay the same)."""
+        from .precision import resolve
+
         identity = dataclasses.asdict(self)
+        identity["precision"] = resolve(self.precision)  # what it means on this machine
+        if identity["precision"] == "fp32":  # the one precision before the setting: its keys stay
+            del identity["precision"]
         kept = {k: v for k, v in self.train_args.items() if k not in TRAINER_ARGS_NOT_IN_KEY
                 and not k.startswith(("logging_", "hub_", "push_to_hub", "save_"))}
         if kept:
@@ -310,7 +319,8 @@ def _ranges(cfg: RunConfig) -> list[tuple[str, object, bool, str]]:
                    (f"{role}.warmup", t.warmup, t.warmup >= 0, "a non-negative warm-up"),
                    (f"{role}.lora_r", t.lora_r, t.lora_r >= 1, "a positive LoRA rank"),
                    (f"{role}.lora_alpha", t.lora_alpha, t.lora_alpha > 0, "a positive LoRA alpha"),
-                   (f"{role}.lora_dropout", t.lora_dropout, 0 <= t.lora_dropout < 1, "a dropout in [0, 1)")]
+                   (f"{role}.lora_dropout", t.lora_dropout, 0 <= t.lora_dropout < 1, "a dropout in [0, 1)"),
+                   (f"{role}.precision", t.precision, t.precision in PRECISIONS, f"one of {', '.join(PRECISIONS)}")]
     for name, cap in cfg.splits.max_per_split.items():
         checks.append((f"splits.max_per_split.{name}", cap, cap is None or cap >= 1,
                        "a positive number of examples or null (no cap)"))

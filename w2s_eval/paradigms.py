@@ -72,7 +72,7 @@ def new_model(model: ResolvedModel, paradigm: Paradigm, train_cfg, seed: int, ta
         if paradigm.name != "classify":
             raise UserError(f"finetune: probe (a frozen model with a linear read-out) is a classify mode; "
                             f"paradigm {paradigm.name!r} trains the model itself")
-        return ProbeClassifier(model.location, train_cfg.max_length, seed, train_cfg.pair_context)
+        return ProbeClassifier(model.location, train_cfg.max_length, seed, train_cfg.pair_context, train_cfg.precision)
     built = paradigm.model_class(model.location, train_cfg, seed)
     if hasattr(built, "configure"):
         built.configure(task)

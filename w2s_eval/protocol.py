@@ -46,6 +46,7 @@ from .models.resolve import ResolvedModel, resolve_model
 from .methods import MethodContext, TrainingSet, make_method
 from .splits import SPLITS, assign_splits, balance, holdout_groups
 from .provenance import provenance
+from .precision import resolve as resolve_precision
 from .store import RunLog, StepCache, atomic_write_json, atomic_write_parquet, check_writable, content_hash
 from .paradigms import Paradigm, check_supported, get_paradigm, linear_model_version, load_trained, new_model
 from .tasks import get_task, pair_task_names
@@ -401,6 +402,8 @@ def run_steps(p: Prepared, out_dir: Path, run_dir: Path, quiet: bool, shared_cac
                    method=cfg.method, method_options=dict(cfg.method_options),
                    conflict=cfg.conflict, via=list(cfg.via),
                    models={"weak": cfg.weak_model, "strong": cfg.strong_model}, splits=split_info,
+                   precision={"weak": resolve_precision(cfg.weak_train.precision),
+                              "strong": resolve_precision(cfg.strong_train.precision)},
                    steps={"weak": weak_key, "label": label_key, "student": student_key, "ceiling": ceiling_key},
                    weak_label_acc_B=accuracy(truth_B, weak_B),
                    seconds=round(time.time() - started, 1))
@@ -443,7 +446,8 @@ def strong_features(strong: ResolvedModel, train_cfg, frame: pd.DataFrame) -> np
     pairs φ(A) − φ(B)), computed once per text and model and cached on disk."""
     from .trainers.bow import ProbeClassifier
 
-    return ProbeClassifier(strong.location, train_cfg.max_length, 0, train_cfg.pair_context).features(frame)
+    return ProbeClassifier(strong.location, train_cfg.max_length, 0, train_cfg.pair_context,
+                           train_cfg.precision).features(frame)
 
 
 N_GENERATIONS = 4

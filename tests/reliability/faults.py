@@ -120,6 +120,8 @@ BAD_INPUTS = [
     BadInput("unknown trainer argument", _flags("--set", "strong_train.train_args.no_such_field=1"),
              "'no_such_field' is not a field"),
     BadInput("unknown tracker", _flags("--set", "tracking.report_to=[comet]"), "expected none or any of tensorboard"),
+    BadInput("unknown precision", _flags("--set", "strong_train.precision=fp16"),
+             "strong_train.precision: expected one of auto, fp32, bf16"),
     BadInput("unknown finetune mode", _flags("--set", "strong_train.finetune=sideways"),
              "strong_train.finetune: unknown mode 'sideways'"),
     BadInput("method option out of range", _flags("--method", "confident:share=2"), "share"),
@@ -271,7 +273,7 @@ def run_to_end(out: Path, args: list[str] = REAL_RUN, timeout: float = 900) -> s
 
 @dataclass
 class KillReport:
-    kills: list[str] = field(default_factory=list)  # "<step> working" / "<step> just done"
+    kills: list[str] = field(default_factory=list)  # where each kill landed: "in <step>" / "after <step>"
     identical: bool = False
     problems: list[str] = field(default_factory=list)
 
@@ -302,9 +304,7 @@ def kill_at_every_step(out: Path, reference: dict, args: list[str] = REAL_RUN, w
             time.sleep(0.05)
         stderr = proc.communicate()[1]
         if killed and proc.returncode == -signal.SIGKILL:
-            # Name the kill by where the run really was: a step quicker than ``work_for`` was over.
-            last = ([e for e in log_events(out)[seen:] if e["event"].startswith("step_")] or [{}])[-1]
-            report.kills.append(f"{killed} (last event: {last.get('event')} {last.get('step')})")
+            report.kills.append(where_it_stopped(log_events(out)[seen:]))
             continue
         if proc.returncode != 0:
             report.problems.append(f"a rerun failed with status {proc.returncode}: {stderr.strip()[-300:]}")
@@ -319,6 +319,15 @@ def kill_at_every_step(out: Path, reference: dict, args: list[str] = REAL_RUN, w
     if leftovers(out):
         report.problems.append(f"left behind: {leftovers(out)}")
     return report
+
+
+def where_it_stopped(events: list[dict]) -> str:
+    """Where a killed run was, from its last step event (a step quicker than the kill's delay was
+    already over, so the kill is named by where it landed, not by what it aimed at)."""
+    last = ([e for e in events if e["event"] in ("step_start", "step_done")] or [None])[-1]
+    if last is None:
+        return "before its first step"
+    return f"{'in' if last['event'] == 'step_start' else 'after'} {last.get('step')}"
 
 
 def run_concurrently(out: Path, copies: int = 2, args: list[str] = REAL_RUN, timeout: float = 900) -> list[int]:

@@ -184,13 +184,14 @@ def with_explanations(frame: pd.DataFrame, generated: dict[str, list[str]]) -> p
 # -- generation (a cached step) -------------------------------------------------------------------
 
 def generate(location: str, prompts: list[str], max_new_tokens: int, temperature: float, seed: int,
-             batch_size: int) -> list[str]:
+             batch_size: int, precision: str = "fp32") -> list[str]:
     """Continuations of ``prompts`` by the causal LM at ``location``: greedy, or sampled at
     ``temperature`` with a torch seed per batch (so a batch's samples do not depend on the others).
-    Batches are formed in order of prompt length, to pad little."""
+    Batches are formed in order of prompt length, to pad little; computed in ``precision``."""
     import torch
     from transformers import AutoModelForCausalLM
 
+    from ..precision import autocast
     from ..trainers.common import load_tokenizer
 
     tokenizer = load_tokenizer(location, padding_side="left")
@@ -202,7 +203,7 @@ def generate(location: str, prompts: list[str], max_new_tokens: int, temperature
     outputs: list[str] = [""] * len(prompts)
     sampling = {"do_sample": True, "temperature": float(temperature), "top_k": 0, "top_p": 1.0} if temperature > 0 \
         else {"do_sample": False, "temperature": None, "top_k": None, "top_p": None}
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast(precision):
         for number, start in enumerate(range(0, len(order), batch_size)):
             index = order[start:start + batch_size]
             enc = tokenizer([prompts[i] for i in index], return_tensors="pt", padding=True).to(device)
@@ -230,12 +231,16 @@ def generation_step(ctx: MethodContext, method: str, options: GenerationConfig, 
     """The cached step that generates for every prompt of A, B and val; returns
     (key, folder, {frame name: {role: [clean outputs]}}). ``prompts_of(frame)`` -> {role: [prompt]}."""
     from ..models.resolve import resolve_model
+    from ..precision import resolve as resolve_precision
 
     generator = resolve_model(options.generator or default_generator(ctx))
     frames = supervisor_frames(ctx)
     prompts = {name: prompts_of(frame) for name, frame in frames.items()}
     settings = {"max_new_tokens": options.max_new_tokens, "temperature": options.temperature,
                 "batch_size": options.batch_size}  # batching changes padding, hence (slightly) the outputs
+    precision = resolve_precision(ctx.cfg.strong_train.precision)  # the generator is a strong-side model
+    if precision != "fp32":  # fp32 keeps the keys made before precision was a setting
+        settings["precision"] = precision
     seed = [ctx.seed, sample]
     key = content_hash([f"{method}-generate", f"prompts-v{PROMPT_VERSION}", generator.fingerprint, prompts, settings,
                         ctx.split_keys["A"], ctx.split_keys["B"], ctx.split_keys["val"], seed])
@@ -245,7 +250,7 @@ def generation_step(ctx: MethodContext, method: str, options: GenerationConfig, 
     def work(folder) -> dict:
         started = time.time()
         outputs = generate(generator.location, [r[3] for r in rows], options.max_new_tokens, options.temperature,
-                           ctx.seed * 1000 + sample, options.batch_size)
+                           ctx.seed * 1000 + sample, options.batch_size, precision)
         seconds = time.time() - started
         table = pd.DataFrame(rows, columns=["frame", "id", "role", "prompt"]).assign(output=outputs)
         atomic_write_parquet(folder / "generations.parquet", table)

@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 from ..errors import UserError
 from ..eval.metrics import accuracy
 from ..models import zoo
+from ..precision import resolve as resolve_precision, scoring
 
 # Part of the cache key of every step that fits one of these linear models: bump it when their
 # features change, so cached results of the old features are not reused.
@@ -232,7 +233,8 @@ class ProbeClassifier:
 
     paradigm = "classify"
 
-    def __init__(self, location: str, max_length: int = 128, seed: int = 0, pair_context: str = "reply"):
+    def __init__(self, location: str, max_length: int = 128, seed: int = 0, pair_context: str = "reply",
+                 precision: str = "fp32"):
         from transformers import AutoModel
 
         from .common import load_tokenizer
@@ -241,6 +243,7 @@ class ProbeClassifier:
             raise UserError(f"pair_context: expected one of {', '.join(PAIR_CONTEXTS)}, got {pair_context!r}")
         self.location, self.max_length, self.seed, self.history = location, max_length, seed, []
         self.pair_context = pair_context
+        self.precision = resolve_precision(precision)  # the embeddings' autocast (precision.scoring)
         self.tokenizer = load_tokenizer(location)
         self.encoder = AutoModel.from_pretrained(location).eval()
         self.model: LogisticRegression | None = None
@@ -248,15 +251,18 @@ class ProbeClassifier:
     @cached_property
     def embedding_cache(self) -> EmbeddingCache:
         """The cache of this model and these settings. Its key holds all the vectors depend on: the
-        weights, max_length, pooling, the dtype they are computed in and the transformers version
+        weights, max_length, pooling, the dtype and autocast they are computed in and the transformers version
         (whose model code computes them). Without a fingerprint it lives in memory only."""
         import transformers
 
         fingerprint = model_fingerprint(self.location, self.encoder)
-        identity = json.dumps({
+        settings = {
             "model": fingerprint or f"unidentified:{self.location}", "max_length": self.max_length,
             "pooling": POOLING, "dtype": str(self.encoder.dtype), "transformers": transformers.__version__,
-        }, sort_keys=True)
+        }
+        if self.precision != "fp32":  # computed under autocast (fp32 keeps the keys made before)
+            settings["autocast"] = self.precision
+        identity = json.dumps(settings, sort_keys=True)
         if identity not in _CACHES:
             digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
             folder = zoo.cache_base() / "embeddings" / f"{digest}-len{self.max_length}" if fingerprint else None
@@ -275,7 +281,7 @@ class ProbeClassifier:
             cache.add([text_key(t) for t in todo], self._encode(todo))
         return cache.get(keys)
 
-    @torch.inference_mode()
+    @scoring
     def _encode(self, texts, batch_size: int = 32) -> np.ndarray:
         from .common import length_sorted_batches
 

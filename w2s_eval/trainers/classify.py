@@ -16,6 +16,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding, Trainer, TrainingArguments
 
+from ..precision import scoring
 from .common import TrainedModel, bar_off, length_sorted_batches, quiet_progress, training_kwargs, val_callbacks
 from .losses import make_loss, optimizer_progress, warmup_warning
 
@@ -44,7 +45,7 @@ class TransformerClassifier(TrainedModel):
     def _encode(self, texts):
         return self.tokenizer(list(texts), truncation=True, max_length=self.train_cfg.max_length)
 
-    @torch.inference_mode()
+    @scoring
     def predict_proba(self, frame, batch_size: int = 64, progress: bool = True) -> np.ndarray:
         """P(label = 1) per example of the frame."""
         was_training = self.model.training

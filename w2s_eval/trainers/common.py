@@ -20,6 +20,7 @@ from transformers.trainer_callback import ProgressCallback
 from .. import distributed
 from ..config import TrainConfig
 from ..errors import UserError
+from ..precision import resolve as resolve_precision
 
 FINETUNE_MODES = ("full", "lora", "head", "probe")
 QUANT_MODES = ("auto", "none", "8bit", "4bit")
@@ -138,9 +139,10 @@ def undo_bf16_on_cpu(model, quant: str):
 def training_kwargs(cfg: TrainConfig, seed: int, work_dir: Path | None, **paradigm) -> dict:
     """TrainingArguments fields shared by every paradigm (TRL configs subclass TrainingArguments).
 
-    TRL 1.16 defaults to bf16 and gradient checkpointing; both are turned off on CPU, where bf16
-    is slow and memory is not the constraint. Then the paradigm's own fields (``paradigm``), then
-    ``cfg.train_args``, which override any of these.
+    bf16 (the Trainer's bfloat16 autocast) follows ``cfg.precision`` (precision.py: on CPU too);
+    TRL 1.16's default of gradient checkpointing is turned off, memory not being the constraint
+    at these sizes. Then the paradigm's own fields (``paradigm``), then ``cfg.train_args``, which
+    override any of these.
     """
     cuda = on_cuda()
     return dict(
@@ -148,7 +150,7 @@ def training_kwargs(cfg: TrainConfig, seed: int, work_dir: Path | None, **paradi
         per_device_train_batch_size=cfg.batch_size, learning_rate=cfg.lr, weight_decay=cfg.weight_decay,
         warmup_steps=cfg.warmup, lr_scheduler_type="linear", save_strategy="no", eval_strategy="no",
         report_to=[], logging_steps=10, seed=seed, use_cpu=not cuda,
-        bf16=cuda and torch.cuda.is_bf16_supported(), fp16=False, gradient_checkpointing=False,
+        bf16=resolve_precision(cfg.precision) == "bf16", fp16=False, gradient_checkpointing=False,
         dataloader_num_workers=0, disable_tqdm=False) | paradigm | dict(cfg.train_args)
 
 
@@ -259,6 +261,7 @@ class TrainedModel:
 
     def __init__(self, location: str, train: TrainConfig, seed: int = 0, *, _model=None):
         self.location, self.train_cfg, self.seed, self.history = location, train, seed, []
+        self.precision = resolve_precision(train.precision)  # what inference computes in (precision.scoring)
         self.tokenizer = load_tokenizer(location)
         self.quant = resolve_quant(train.quant, train.finetune)
         if _model is None:
@@ -285,7 +288,8 @@ class TrainedModel:
         self.model.save_pretrained(folder)
         self.tokenizer.save_pretrained(folder)
         write_manifest(folder, paradigm=self.paradigm, base=self.location, finetune=self.train_cfg.finetune,
-                       quant=self.quant, max_length=self.train_cfg.max_length, task_type=self.task_type,
+                       quant=self.quant, max_length=self.train_cfg.max_length, precision=self.precision,
+                       task_type=self.task_type,
                        **self.extra_manifest())
 
     def extra_manifest(self) -> dict:
@@ -297,7 +301,8 @@ class TrainedModel:
     @classmethod
     def load(cls, folder: Path):
         meta = read_manifest(folder)
-        cfg = TrainConfig(finetune=meta["finetune"], max_length=meta["max_length"], quant=meta["quant"])
+        cfg = TrainConfig(finetune=meta["finetune"], max_length=meta["max_length"], quant=meta["quant"],
+                          precision=meta.get("precision", "fp32"))
         tokenizer = load_tokenizer(folder)
         if meta["finetune"] == "lora":
             from peft import PeftModel

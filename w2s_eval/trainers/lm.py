@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from transformers import AutoModelForCausalLM
 
+from ..precision import scoring
 from .common import TrainedModel, quiet_progress, training_kwargs, val_callbacks
 
 
@@ -55,7 +56,7 @@ class CausalLM(TrainedModel):
         return {"input_ids": ids, "attention_mask": mask, "position_ids": (mask.cumsum(-1) - 1).clamp(min=0),
                 "continuation_length": torch.tensor([len(c) for _, c in pieces])}
 
-    @torch.inference_mode()
+    @scoring
     def continuation_logprobs(self, prompts, continuations, batch_size: int = 16, reference: bool = False,
                               per_token: bool = False) -> np.ndarray:
         """Σ log p(continuation tokens | prompt) per pair, or their mean per token when
@@ -75,7 +76,7 @@ class CausalLM(TrainedModel):
         self.model.train(was_training)
         return out
 
-    @torch.inference_mode()
+    @scoring
     def generate(self, prompts, max_new_tokens: int = 48) -> list[str]:
         """Greedy continuations, so a reader of the run sees behaviour, not only numbers."""
         self.model.eval()

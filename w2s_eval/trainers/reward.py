@@ -22,6 +22,7 @@ from transformers import AutoModelForSequenceClassification
 from trl import RewardConfig, RewardTrainer
 from trl.trainer.reward_trainer import DataCollatorForPreference
 
+from ..precision import scoring
 from .common import (TrainedModel, bar_off, length_sorted_batches, quiet_progress, training_kwargs, undo_bf16_on_cpu,
                      val_callbacks)
 
@@ -67,7 +68,7 @@ class RewardModel(TrainedModel):
         texts = [reward_input(p, r) + eos for p, r in zip(prompts, replies)]
         return self.tokenizer(texts, truncation=True, max_length=self.train_cfg.max_length)["input_ids"]
 
-    @torch.inference_mode()
+    @scoring
     def rewards(self, prompts, replies, batch_size: int = 32, progress: bool = False) -> np.ndarray:
         was_training = self.model.training
         self.model.eval()
