@@ -20,6 +20,8 @@ w2s-eval's training time goes (torch.profiler, top operators by self CPU time).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import statistics
 import sys
@@ -81,7 +83,8 @@ def measure(name: str, location: str, train, test, batch: int, max_length: int, 
         else:
             fit, label = hf_trainer(location, train, name == "hf-grouped", batch, max_length, seed, Path(work))
         start = time.perf_counter()
-        fit()
+        with contextlib.redirect_stdout(io.StringIO()):  # the Trainer prints its summary dict
+            fit()
         train_s = time.perf_counter() - start
         start = time.perf_counter()
         label(train)
