@@ -448,23 +448,15 @@ def main(argv: list[str] | None = None) -> int:
         print("w2s-eval: interrupted; rerun the same command to resume from the last finished step", file=sys.stderr)
         return 130
     except Exception as exc:  # a disk that filled up (or turned read-only) mid-run: say so in one line
-        from .store import unwritable_reason
+        from .store import refused_file, unwritable_reason
 
         reason = unwritable_reason(exc)
         if reason is None:
             raise
-        print(f"w2s-eval: error: cannot write{_filename(exc)}: {reason}; every finished step is kept: free space "
-              f"(or fix the folder) and rerun the same command to resume", file=sys.stderr)
+        where = refused_file(exc)
+        print(f"w2s-eval: error: cannot write{f' {where}' if where else ''}: {reason}; every finished step is kept: "
+              f"free space (or fix the folder) and rerun the same command to resume", file=sys.stderr)
         return 1
-
-
-def _filename(exc: BaseException) -> str:
-    """' <file>' for the first exception in the chain that names the file it failed on."""
-    while exc is not None:
-        if getattr(exc, "filename", None):
-            return f" {exc.filename}"
-        exc = exc.__cause__ or exc.__context__
-    return ""
 
 
 if __name__ == "__main__":

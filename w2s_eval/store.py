@@ -33,21 +33,32 @@ UNWRITABLE = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk q
               errno.EROFS: "read-only file system", errno.EACCES: "permission denied", errno.EPERM: "not permitted"}
 
 
-def unwritable_reason(exc: BaseException) -> str | None:
-    """Why ``exc`` (or an exception it was raised from) is a refused write, or None. Libraries wrap
-    the OSError (pyarrow, torch and safetensors raise their own types), so their text is read too."""
+def exception_chain(exc: BaseException | None):
+    """``exc`` and the exceptions it was raised from or during, innermost last (each once)."""
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        if isinstance(exc, OSError) and exc.errno in UNWRITABLE:
-            return UNWRITABLE[exc.errno]
-        text = str(exc)
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def unwritable_reason(exc: BaseException) -> str | None:
+    """Why ``exc`` (or an exception it was raised from) is a refused write, or None. Libraries wrap
+    the OSError (pyarrow, torch and safetensors raise their own types), so their text is read too."""
+    for link in exception_chain(exc):
+        if isinstance(link, OSError) and link.errno in UNWRITABLE:
+            return UNWRITABLE[link.errno]
+        text = str(link)
         if "No space left on device" in text or "file write failed" in text:
             return UNWRITABLE[errno.ENOSPC]
         if "Read-only file system" in text:
             return UNWRITABLE[errno.EROFS]
-        exc = exc.__cause__ or exc.__context__
     return None
+
+
+def refused_file(exc: BaseException) -> str | None:
+    """The file the refused write was for, where an exception of the chain names it."""
+    return next((link.filename for link in exception_chain(exc) if getattr(link, "filename", None)), None)
 
 
 def check_writable(folder: Path, flag: str = "--out", min_free: int = MIN_FREE_BYTES) -> Path:
@@ -142,8 +153,13 @@ def file_sha256(path: Path) -> str:
 
 def file_records(folder: Path, skip: tuple[str, ...] = ()) -> dict[str, list]:
     """Every file under ``folder`` (but ``skip``): [size, sha256, mtime_ns], to check it later."""
-    return {str(f.relative_to(folder)): [f.stat().st_size, file_sha256(f), f.stat().st_mtime_ns]
-            for f in sorted(Path(folder).rglob("*")) if f.is_file() and str(f.relative_to(folder)) not in skip}
+    records = {}
+    for f in sorted(Path(folder).rglob("*")):
+        name = str(f.relative_to(folder))
+        if f.is_file() and name not in skip:
+            stat = f.stat()
+            records[name] = [stat.st_size, file_sha256(f), stat.st_mtime_ns]
+    return records
 
 
 def record_problems(folder: Path, records: dict[str, list]) -> list[str]:

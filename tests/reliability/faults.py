@@ -166,8 +166,8 @@ def try_bad_input(case: BadInput, tmp: Path) -> str | None:
             except Exception as exc:  # a traceback for the user
                 return f"raised {type(exc).__name__}: {str(exc)[:200]}"
     finally:
-        for mount in (tmp / "ro", tmp / "small"):
-            unmount(mount)
+        for folder in tmp.iterdir():  # whatever tmpfs the case mounted
+            unmount(folder)
     lines = err.getvalue().strip().splitlines()
     if status != 2:
         return f"exit status {status}, expected 2 ({lines[-1:] or 'no message'})"
@@ -441,18 +441,24 @@ def corrupt_the_cache(out: Path, reference: dict, args: list[str]) -> list[tuple
     return results
 
 
+def damaged_zoo_copy(cache: Path, how: Callable[[Path], None], name: str, model: str = "minilm-l6") -> Path:
+    """A copy of the pulled zoo ``model`` in the cache base ``cache`` (for W2S_CACHE_DIR), with its
+    file ``name`` damaged by ``how``; copied with sizes and times kept, so only the damage differs."""
+    from w2s_eval.models import zoo
+
+    source = zoo.model_path(model) or zoo.pull(model, progress=None)
+    shutil.copytree(source, cache / "zoo" / model)
+    how(cache / "zoo" / model / name)
+    return cache
+
+
 def corrupt_the_zoo(model: str = "minilm-l6") -> list[tuple[str, str | None]]:
     """Each zoo corruption on a private copy of a pulled zoo model: (what, None when a run refuses
     it with a one-line error naming the file, else what went wrong)."""
-    from w2s_eval.models import zoo
-
-    source = zoo.model_path(model)
     results = []
     for what, name, how in ZOO_CORRUPTIONS:
         with tempfile.TemporaryDirectory() as tmp:
-            cache = Path(tmp) / "cache"
-            shutil.copytree(source.parent / model, cache / "zoo" / model)  # copy2: sizes and times kept
-            how(cache / "zoo" / model / name)
+            cache = damaged_zoo_copy(Path(tmp) / "cache", how, name, model)
             env = os.environ | {"W2S_CACHE_DIR": str(cache)}
             done = subprocess.run(command(Path(tmp) / "runs", [*REAL_RUN]), capture_output=True, text=True, env=env,
                                   timeout=600)

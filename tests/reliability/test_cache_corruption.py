@@ -4,7 +4,6 @@ warns and computes it again, with the same result — and ``w2s-eval cache verif
 (and removes) damaged entries. A damaged zoo model (faults.ZOO_CORRUPTIONS) is refused before use."""
 
 import json
-import shutil
 
 import pytest
 
@@ -14,7 +13,7 @@ from w2s_eval.config import load_config
 from w2s_eval.protocol import run_experiment
 from w2s_eval.run_folder import read_run
 
-from .faults import CACHE_CORRUPTIONS, ZOO_CORRUPTIONS
+from .faults import CACHE_CORRUPTIONS, ZOO_CORRUPTIONS, damaged_zoo_copy
 
 TINY = ["splits.max_per_split={A: 48, B: 48, val: 16, test: 48}", "eval.n_bootstrap=100", "threads=1"]
 
@@ -44,21 +43,13 @@ def test_a_damaged_step_is_recomputed_with_a_warning_and_the_same_result(what, s
 def test_a_damaged_zoo_model_is_refused_in_one_line(what, name, how, tmp_path, monkeypatch):
     from w2s_eval.models import zoo
 
-    pulled = zoo_model_folder("minilm-l6")
-    monkeypatch.setenv("W2S_CACHE_DIR", str(tmp_path / "cache"))  # a private copy of the pulled model
-    shutil.copytree(pulled, tmp_path / "cache" / "zoo" / "minilm-l6")
-    how(tmp_path / "cache" / "zoo" / "minilm-l6" / name)
+    cache = damaged_zoo_copy(tmp_path / "cache", how, name)
+    monkeypatch.setenv("W2S_CACHE_DIR", str(cache))
     cfg = load_config(None, TINY, {"task": "toxicity", "weak_model": "tfidf", "strong_model": "minilm-l6"})
     with pytest.raises(UserError, match=f"changed since it was pulled .*{name}"):
         run_experiment(cfg, tmp_path / "runs", quiet=True)
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").glob("*/metrics.json"))
     assert zoo.problems("minilm-l6")
-
-
-def zoo_model_folder(name):
-    from w2s_eval.models import zoo
-
-    return zoo.model_path(name) or zoo.pull(name, progress=None)
 
 
 def test_cache_verify_finds_and_fixes_damaged_entries(tmp_path, capsys):
