@@ -105,12 +105,16 @@ def test_a_4bit_lora_student_trains_on_cpu(data_dir):
 
 
 @pytest.mark.slow
-def test_continuation_logprobs_match_one_example_at_a_time():
+@pytest.mark.parametrize("precision, tolerance", [("fp32", dict(abs=1e-3)), ("bf16", dict(rel=0.02, abs=0.05))])
+def test_continuation_logprobs_match_one_example_at_a_time(precision, tolerance):
     """The batched, left-padded scorer (LM head on the last positions only) gives the same sums of
-    token log-probabilities as scoring each prompt + continuation alone, without padding."""
+    token log-probabilities as scoring each prompt + continuation alone in fp32, without padding:
+    to summation order in fp32; in bf16 to 2% (logits of magnitude 16-32 are stored to a step of
+    0.125, and padding changes the bf16 rounding; a token lost or shifted would move a sum by units)."""
     from w2s_eval.trainers.sft import SFTModel
 
-    model = SFTModel(resolve_model("smollm2-135m").location, TrainConfig(finetune="lora", max_length=64), seed=0)
+    model = SFTModel(resolve_model("smollm2-135m").location,
+                     TrainConfig(finetune="lora", max_length=64, precision=precision), seed=0)
     prompts = ["Is this toxic?\nAnswer:", "A much longer prompt about many different things, written to need padding.",
                "Short"]
     conts = [" yes", " no thanks, really", " a reply of several tokens here"]
@@ -123,7 +127,7 @@ def test_continuation_logprobs_match_one_example_at_a_time():
             logits = net(input_ids=torch.tensor([p_ids + c_ids])).logits[0].float()
         logp = torch.log_softmax(logits, -1)
         expected = sum(float(logp[len(p_ids) - 1 + j, t]) for j, t in enumerate(c_ids))
-        assert got == pytest.approx(expected, abs=1e-3)
+        assert got == pytest.approx(expected, **tolerance)
 
 
 @pytest.mark.slow

@@ -24,6 +24,16 @@ def test_auto_is_bf16_exactly_where_it_is_native():
         precision.resolve("fp16")
 
 
+@pytest.mark.parametrize("forced, expected", [("1", "bf16"), ("0", "fp32")])
+def test_native_bf16_can_be_forced_so_one_machine_runs_as_the_other_kind(monkeypatch, forced, expected):
+    monkeypatch.setenv(precision.NATIVE_BF16_ENV, forced)
+    assert precision.resolve("auto") == expected
+    assert TrainConfig(precision="auto").cache_identity() == TrainConfig(precision=expected).cache_identity()
+    monkeypatch.setenv(precision.NATIVE_BF16_ENV, "yes")
+    with pytest.raises(UserError, match="W2S_NATIVE_BF16: expected 1 .* got 'yes'"):
+        precision.resolve("auto")
+
+
 def test_cache_keys_hold_the_resolved_precision_and_fp32_keeps_the_old_keys():
     fp32, bf16 = TrainConfig(precision="fp32").cache_identity(), TrainConfig(precision="bf16").cache_identity()
     assert "precision" not in fp32 and bf16["precision"] == "bf16"

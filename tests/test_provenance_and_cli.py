@@ -47,6 +47,20 @@ def test_log_level_reaches_the_libraries(tmp_path):
     assert logging.getLogger("peft").level == logging.ERROR
 
 
+def test_library_noise_is_silenced_unless_asked_for_even_when_importing_them_prints_it():
+    # bitsandbytes loads its CPU kernels through `kernels` on CPUs with bf16 units, and both warn
+    # offline while the parser is built (--help imports them): nothing may come before usage.
+    help_text = subprocess.run([sys.executable, "-m", "w2s_eval.cli", "run", "--help"], capture_output=True, text=True)
+    assert help_text.returncode == 0 and help_text.stderr == "", help_text.stderr
+    assert help_text.stdout.startswith("usage: w2s-eval run")
+    noisy = ["kernels._internals.hf_hub", "bitsandbytes.backends.cpu.ops"]
+    assert main(["methods"]) == 0
+    assert not any(logging.getLogger(name).isEnabledFor(logging.WARNING) for name in noisy)
+    assert main(["methods", "-v"]) == 0
+    assert all(logging.getLogger(name).isEnabledFor(logging.WARNING) for name in noisy)
+    main(["methods"])
+
+
 def test_hub_dataset_options_are_checked_and_offline_hub_data_is_one_line(tmp_path, capsys):
     data = tmp_path / "mine.csv"
     data.write_text("text,label\na,0\nb,1\n")

@@ -21,10 +21,30 @@ def toxicity(data_dir):
     return task, task.load(data_dir)[0]
 
 
+# What each precision's scores may differ by from a one-example fp32 pass: nothing but summation
+# order in fp32; in bf16, logits of magnitude 16-32 are stored to a step of 0.125, so a log-prob (and
+# a margin of two) moves by up to a few tenths.
+SCORE_TOLERANCE = {"fp32": 1e-3, "bf16": 0.3}
+
+
 @pytest.fixture(scope="module")
-def sft_model(toxicity):
-    cfg = TrainConfig(finetune="lora", epochs=1, batch_size=8, lr=5e-4, max_length=64, lora_r=4, warmup=0)
-    return SFTModel(resolve_model("smollm2-135m").location, cfg, seed=0).configure(toxicity[0])
+def sft_models(toxicity):
+    """SmolLM2 with a fresh LoRA adapter, one per precision (fp32 unless a test asks for bf16)."""
+    models = {}
+
+    def get(precision: str = "fp32") -> SFTModel:
+        if precision not in models:
+            cfg = TrainConfig(finetune="lora", epochs=1, batch_size=8, lr=5e-4, max_length=64, lora_r=4, warmup=0,
+                              precision=precision)
+            models[precision] = SFTModel(resolve_model("smollm2-135m").location, cfg, seed=0).configure(toxicity[0])
+        return models[precision]
+    return get
+
+
+@pytest.fixture(scope="module")
+def sft_model(sft_models):
+    """Pinned to fp32: these tests check numbers exactly."""
+    return sft_models("fp32")
 
 
 def token_logprobs_alone(model: SFTModel, prompt: str, answer: str) -> list[float]:
@@ -37,17 +57,20 @@ def token_logprobs_alone(model: SFTModel, prompt: str, answer: str) -> list[floa
     return [float(logp[len(p_ids) - 1 + j, t]) for j, t in enumerate(a_ids)]
 
 
-def test_answer_scores_are_mean_token_logprobs_so_a_two_token_word_is_not_penalised(sft_model, toxicity):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_answer_scores_are_mean_token_logprobs_so_a_two_token_word_is_not_penalised(sft_models, toxicity, precision):
     # SmolLM2 spells " hateful" in two tokens and " neutral" in one: a sum would score "hateful"
-    # lower for its length alone; the mean per token does not.
+    # lower for its length alone; the mean per token does not. The reference is always fp32.
+    sft_model = sft_models(precision)
+    tolerance = SCORE_TOLERANCE[precision]
     tok = sft_model.tokenizer
     assert [len(tok(" " + a, add_special_tokens=False)["input_ids"]) for a in sft_model.answers] == [1, 2]
     frame = toxicity[1].head(3)
     margins = sft_model.margins(frame)
     for prompt, margin in zip(sft_model.prompts(frame["text"]), margins):
         neutral, hateful = (token_logprobs_alone(sft_model, prompt, a) for a in sft_model.answers)
-        assert margin == pytest.approx(sum(hateful) / 2 - sum(neutral), abs=1e-3)
-        assert margin != pytest.approx(sum(hateful) - sum(neutral), abs=1e-3)
+        assert margin == pytest.approx(sum(hateful) / 2 - sum(neutral), abs=tolerance)
+        assert margin != pytest.approx(sum(hateful) - sum(neutral), abs=tolerance)
 
 
 def test_the_training_loss_is_the_cross_entropy_over_the_two_answers_against_the_soft_label(

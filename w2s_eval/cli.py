@@ -249,18 +249,26 @@ class RegistryHelpFormatter(argparse.HelpFormatter):
         return text
 
 
+def logging_options() -> argparse.ArgumentParser:
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("-v", "--verbose", action="count", default=0,
+                         help="show library warnings too (-vv: and their info messages)")
+    options.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
+                         help="the libraries' log level (transformers, datasets, peft, ...; default: error)")
+    return options
+
+
+def library_level(args: argparse.Namespace) -> str:
+    return args.log_level or ("info" if args.verbose > 1 else "warning" if args.verbose else "error")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="w2s-eval", description="Weak-to-strong generalization evaluation.",
                                      formatter_class=RegistryHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     # Every command takes the same logging options (after its name: w2s-eval run -v ...).
-    logging_options = argparse.ArgumentParser(add_help=False)
-    logging_options.add_argument("-v", "--verbose", action="count", default=0,
-                                 help="show library warnings too (-vv: and their info messages)")
-    logging_options.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
-                                 help="the libraries' log level (transformers, datasets, peft, ...; default: error)")
-    add_parser = functools.partial(sub.add_parser, formatter_class=RegistryHelpFormatter, parents=[logging_options])
+    add_parser = functools.partial(sub.add_parser, formatter_class=RegistryHelpFormatter, parents=[logging_options()])
 
     run = add_parser("run", help="run one weak-to-strong experiment")
     run.add_argument("--task", help="{tasks} (default: toxicity; w2s-eval tasks)")
@@ -400,7 +408,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-LIBRARIES = ("transformers", "bitsandbytes", "peft", "accelerate", "lm_eval", "datasets", "trl", "huggingface_hub")
+# "kernels": bitsandbytes fetches its CPU kernels through it, and it warns when offline.
+LIBRARIES = ("transformers", "bitsandbytes", "kernels", "peft", "accelerate", "lm_eval", "datasets", "trl",
+             "huggingface_hub")
+
+
+def set_library_log_levels(level: str):
+    """The libraries' loggers at ``level``; imports nothing (tqdm, once imported, no longer reads
+    TQDM_DISABLE, which ``quiet_libraries`` sets after the command line is parsed)."""
+    import logging
+
+    for name in LIBRARIES:
+        logging.getLogger(name).setLevel(getattr(logging, level.upper()))
 
 
 def quiet_libraries(level: str = "error", progress_bars: bool = True):
@@ -417,9 +436,8 @@ def quiet_libraries(level: str = "error", progress_bars: bool = True):
         warnings.filterwarnings("ignore", category=FutureWarning)
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", message=".*gguf.*")
+    set_library_log_levels(level)
     numeric = getattr(logging, level.upper())
-    for name in LIBRARIES:
-        logging.getLogger(name).setLevel(numeric)
     # Both libraries set their own level when imported, over the logger levels set above.
     try:
         from transformers.utils import logging as hf_logging
@@ -436,9 +454,11 @@ def quiet_libraries(level: str = "error", progress_bars: bool = True):
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Libraries speak when they are imported, and building the parser (or printing --help) imports
+    # some: their level is set from the logging options before anything else is parsed.
+    set_library_log_levels(library_level(logging_options().parse_known_args(argv)[0]))
     args = build_parser().parse_args(argv)
-    level = args.log_level or ("info" if args.verbose > 1 else "warning" if args.verbose else "error")
-    quiet_libraries(level, progress_bars=not getattr(args, "quiet", False))
+    quiet_libraries(library_level(args), progress_bars=not getattr(args, "quiet", False))
     try:
         return args.func(args)
     except UserError as exc:

@@ -7,6 +7,11 @@
 - A fully fine-tuned model is saved as it is.
 - The built-in TF-IDF model and linear probes are not transformers models: nothing to
   ``save_pretrained`` (a one-line error says where their pickle is).
+- The precision the run computed the model's predictions in is recorded (``w2s_eval_precision`` in
+  ``config.json``, and the card): a bf16 run scored under bfloat16 autocast over fp32 weights, and
+  its predictions are reproduced only under the same autocast (``exported_precision`` reads it back,
+  ``precision.autocast`` applies it). In bf16 a merged LoRA model differs slightly from the run (W + BA
+  is rounded once, where the run rounded W and BA apart); the adapter kept reproduces it.
 
 The model card (``README.md``) says how the model was trained — task and data source, which role
 it played (weak supervisor, student on the weak labels, or ceiling on ground truth), the weak and
@@ -57,6 +62,8 @@ def export_model(run_dir: str | Path, role: str, out: str | Path, *, merge: bool
         model = PeftModel.from_pretrained(base, folder).merge_and_unload()
     else:
         model = model_class.load(folder).model
+    if not (lora and not merge):  # an adapter folder has no config.json of its own: the card says it
+        setattr(model.config, PRECISION_ATTRIBUTE, precision_of(meta))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
@@ -74,6 +81,32 @@ def export_model(run_dir: str | Path, role: str, out: str | Path, *, merge: bool
             raise UserError(f"--push-to-hub {push_to_hub}: {type(exc).__name__}: {str(exc)[:200]} "
                             f"(the model is saved in {out})") from None
     return out
+
+
+PRECISION_ATTRIBUTE = "w2s_eval_precision"
+
+
+def precision_of(meta: dict) -> str:
+    """The precision a saved model computed in (models saved before the setting: fp32)."""
+    return meta.get("precision", "fp32")
+
+
+def exported_precision(folder: str | Path) -> str:
+    """The precision an exported model's run computed in (fp32 where none is recorded)."""
+    config = Path(folder) / "config.json"
+    if not config.exists():
+        return "fp32"
+    return json.loads(config.read_text()).get(PRECISION_ATTRIBUTE, "fp32")
+
+
+def _precision_line(precision: str, adapter: bool) -> str:
+    recorded = "" if adapter else f" (`{PRECISION_ATTRIBUTE}` in config.json)"
+    if precision == "bf16":
+        return ("- Computed in bf16" + recorded + ": the run scored under bfloat16 autocast over fp32 weights; run the "
+                "model under `torch.autocast(device_type, dtype=torch.bfloat16)` to reproduce its predictions (in "
+                "fp32 they differ slightly; a merged LoRA model rounds its merged weights once, so it differs "
+                "slightly too, where the adapter kept does not).")
+    return f"- Computed in {precision}{recorded}."
 
 
 def _interval(entry: dict | None) -> str:
@@ -118,6 +151,7 @@ def model_card(run: Run, role: str, meta: dict, adapter: bool) -> str:
         f"- Base model `{hub_id(role, m, meta)}` (loaded from `{meta['base']}`), fine-tuning `{meta.get('finetune')}`"
         + (" (LoRA adapter, not merged)" if adapter else " (LoRA merged into the base)" if meta.get("finetune") == "lora" else "")
         + ".",
+        _precision_line(precision_of(meta), adapter),
         "- Splits: " + ", ".join(f"{k} {v['n']}" for k, v in (m.get("splits") or {}).items()) + " examples.",
         "",
         "## What the run measured (test split, 95% bootstrap intervals)",

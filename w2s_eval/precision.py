@@ -7,16 +7,25 @@ is bf16 where the hardware computes bfloat16 natively — a CUDA GPU that suppor
 AMX or AVX512-BF16 units — and fp32 elsewhere: emulated bfloat16 is slower than fp32 (measured in
 ``benchmarks/throughput.py --peak``). A run records the precision each model used, and the cache
 keys hold it (fp32, the one precision before this setting, keeps the keys made before it).
+
+Reproducibility: ``auto`` makes the same command compute differently on CPUs with and without
+bfloat16 units — slightly different probabilities, and so different run ids and cache keys. Pin
+``precision: fp32`` (``--set weak_train.precision=fp32 --set strong_train.precision=fp32``) to
+reproduce a number exactly across machines. ``W2S_NATIVE_BF16=1`` (or ``0``) makes ``auto`` resolve
+as on a machine with (without) the units: the test suite's ``--native-bf16`` option sets it, so
+one machine can run the suite as the other kind would.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 from contextlib import nullcontext
 from pathlib import Path
 
 PRECISIONS = ("auto", "fp32", "bf16")
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+NATIVE_BF16_ENV = "W2S_NATIVE_BF16"  # "1" / "0": resolve auto as if bfloat16 were (not) native here
 
 
 @functools.lru_cache(maxsize=1)
@@ -38,6 +47,13 @@ def device() -> str:
 def native_bf16() -> bool:
     import torch
 
+    forced = os.environ.get(NATIVE_BF16_ENV)
+    if forced is not None:
+        if forced not in ("0", "1"):
+            from .errors import UserError
+
+            raise UserError(f"{NATIVE_BF16_ENV}: expected 1 (bfloat16 native) or 0 (not), got {forced!r}")
+        return forced == "1"
     if torch.cuda.is_available():
         return torch.cuda.is_bf16_supported()
     return bool(cpu_bf16_units())
