@@ -1,5 +1,7 @@
 """Config layering and the command line's answers to bad input: one clear line, exit status 2."""
 
+import json
+
 import pytest
 
 from w2s_eval.cli import main
@@ -74,6 +76,25 @@ def test_bad_data_files_name_the_file_and_columns(capsys, tmp_path, name, conten
     err = capsys.readouterr().err
     assert str(path) in err
     assert __import__("re").search(expected, err), err
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_user_data_is_read_as_written(tmp_path, suffix):
+    """Ids, groups and texts as the file wrote them: 007 stays 007 (not 7 or 7.0), 12 stays 12, a
+    text that looks like a number stays text; the ids join the predictions to the user's rows."""
+    from w2s_eval.tasks.custom import custom_task
+
+    rows = [("007", "a1", "1.50", 1), ("12", "a1", "nan", 0), ("x-3", "b2", "hello there", 1), ("4", "b2", "NULL", 0)]
+    path = tmp_path / f"mine{suffix}"
+    if suffix == ".csv":
+        path.write_text("id,g,text,label\n" + "".join(f"{i},{g},{t},{y}\n" for i, g, t, y in rows))
+    else:
+        path.write_text("".join(json.dumps({"id": i, "g": g, "text": t, "label": y}) + "\n" for i, g, t, y in rows))
+    frame, _ = custom_task(str(path), id_field="id", group_field="g").load()
+    assert frame["id"].tolist() == ["007", "12", "x-3", "4"]
+    assert frame["group"].tolist() == ["a1", "a1", "b2", "b2"]
+    assert frame["text"].tolist() == ["1.50", "nan", "hello there", "NULL"]
+    assert frame["label"].tolist() == [1, 0, 1, 0]
 
 
 def test_tasks_command_lists_sizes_and_sources(capsys, data_dir):

@@ -69,6 +69,12 @@ def test_html_escapes_texts_and_markdown_keeps_tables_intact():
     md = to_markdown(doc)
     row = [line for line in md.splitlines() if line.startswith("| 1 |")][0]
     assert "a \\| b c" in row  # the pipe is escaped and the newline is gone: one table row
+    # A data file's name or an example's text is shown as text in Markdown too: no live HTML, no links.
+    linked = to_markdown(Document("custom:<img src=x onerror=alert(1)>.csv", blocks=[
+        Paragraph("see [here](javascript:alert(1)) & <script>x</script>")]))
+    assert "\\<img" in linked and not re.search(r"(?<!\\)<(img|script)", linked)  # every < escaped
+    assert not re.search(r"(?<!\\)\]\(javascript", linked)  # no live link
+    assert "\\<script\\>" in linked and "\\[here\\]" in linked
 
 
 @pytest.mark.slow

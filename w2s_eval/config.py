@@ -210,6 +210,11 @@ def _check_value(value, hint, where: str):
         if not isinstance(value, dict):
             raise UserError(f"{where}: expected a mapping, got {value!r}")
         return {str(k): _check_value(v, value_type, f"{where}.{k}") for k, v in value.items()}
+    if hint is float and isinstance(value, str):  # YAML 1.1 reads 1e9 (no dot) as a string
+        try:
+            value = float(value)
+        except ValueError:
+            raise UserError(f"{where}: expected a number, got {value!r}") from None
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if hint is int and isinstance(value, int) and not isinstance(value, bool):
@@ -301,17 +306,26 @@ def load_config(config_file: str | None = None, assignments: list[str] = (), fla
     return config
 
 
+# Seeds reach numpy's and scikit-learn's random states, which take 32-bit unsigned integers.
+MAX_SEED = 2**32 - 1
+# More epochs than this is a typo (1e9), not an experiment: the run would never end.
+MAX_EPOCHS = 1000
+# The bootstrap holds n_bootstrap resampled cell tables at once (eval/metrics.py resample_tables:
+# up to 16 int64 counts each, ~130 MB at a million) and a statistic per resample.
+MAX_BOOTSTRAP = 1_000_000
+
+
 # (where, test, what is expected) for every numeric setting: checked before any work starts.
 def _ranges(cfg: RunConfig) -> list[tuple[str, object, bool, str]]:
     checks = [("threads", cfg.threads, cfg.threads is None or cfg.threads >= 1, "a positive number of threads or null"),
-              ("seed", cfg.seed, cfg.seed >= 0, "a non-negative integer"),
-              ("eval.n_bootstrap", cfg.eval.n_bootstrap, cfg.eval.n_bootstrap >= 10,
-               "at least 10 bootstrap resamples (1000 for reported intervals)"),
+              ("seed", cfg.seed, 0 <= cfg.seed <= MAX_SEED, f"a non-negative integer up to {MAX_SEED} (2**32 - 1)"),
+              ("eval.n_bootstrap", cfg.eval.n_bootstrap, 10 <= cfg.eval.n_bootstrap <= MAX_BOOTSTRAP,
+               f"from 10 to {MAX_BOOTSTRAP:,} bootstrap resamples (1000 for reported intervals)"),
               ("eval.level", cfg.eval.level, 0 < cfg.eval.level < 1, "a confidence level between 0 and 1, e.g. 0.95"),
               ("eval.min_gap", cfg.eval.min_gap, 0 <= cfg.eval.min_gap < 1, "an accuracy gap in [0, 1)")]
     for role in ("weak_train", "strong_train"):
         t = getattr(cfg, role)
-        checks += [(f"{role}.epochs", t.epochs, t.epochs > 0, "a positive number of epochs"),
+        checks += [(f"{role}.epochs", t.epochs, 0 < t.epochs <= MAX_EPOCHS, f"a positive number of epochs up to {MAX_EPOCHS}"),
                    (f"{role}.lr", t.lr, t.lr > 0, "a positive learning rate"),
                    (f"{role}.batch_size", t.batch_size, t.batch_size >= 1, "a positive batch size"),
                    (f"{role}.max_length", t.max_length, t.max_length >= 8, "at least 8 tokens"),

@@ -263,11 +263,10 @@ def write_deception(run_dir: str | Path, **options) -> dict:
     (deception); other student-like columns (``via:<model>``, the baseline itself) get their own
     imitation report under ``others``.
     """
+    from .run_folder import read_predictions
+
     run_dir = Path(run_dir)
-    pred_path = run_dir / "predictions.parquet"
-    if not pred_path.exists():
-        raise UserError(f"{run_dir}: no {pred_path.name}; is this a finished run folder?")
-    predictions = pd.read_parquet(pred_path)
+    predictions = read_predictions(run_dir)
     settings = _run_settings(run_dir) | options
     if "baseline_col" not in settings and BASELINE in predictions.columns and has_conflict(run_dir):
         settings["baseline_col"] = BASELINE

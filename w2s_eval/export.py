@@ -42,6 +42,9 @@ def export_model(run_dir: str | Path, role: str, out: str | Path, *, merge: bool
     from .paradigms import PARADIGMS
     from .trainers.common import load_tokenizer, read_manifest
 
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"export-model {out}: a file is there; expected a folder (new, or one to overwrite)")
     run = read_run(run_dir)
     if role not in MODEL_ROLES:
         raise UserError(f"--model {role!r}: expected one of {', '.join(MODEL_ROLES)}")
@@ -64,7 +67,6 @@ def export_model(run_dir: str | Path, role: str, out: str | Path, *, merge: bool
         model = model_class.load(folder).model
     if not (lora and not merge):  # an adapter folder has no config.json of its own: the card says it
         setattr(model.config, PRECISION_ATTRIBUTE, precision_of(meta))
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)

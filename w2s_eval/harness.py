@@ -25,7 +25,7 @@ from pathlib import Path
 
 from .errors import UserError
 from .eval.metrics import right
-from .run_folder import MODEL_ROLES, RECORD, find_runs, read_run
+from .run_folder import MODEL_ROLES, PREDICTIONS, RECORD, find_runs, read_predictions, read_run
 
 TASKS_DIR = Path(__file__).resolve().parent / "lm_eval_tasks"
 SEQ_CLS, CAUSAL_LM = "seq-cls", "causal-lm"
@@ -356,15 +356,13 @@ def run_results(run_dir: str | Path) -> dict:
     (ci_high − ci_low) / (2 z), z = 1.96 for the 95% level: the stderr of a normal interval of
     the same width ("N/A" when PGR or its interval is undefined, and PGR is null then).
     """
-    import pandas as pd
     from lm_eval.api.metrics import mean_stderr
 
     run_dir = Path(run_dir)
     metrics, config = _run_files(run_dir)
     task = export_task_name(metrics, config)
     level = float((config.get("eval") or {}).get("level", 0.95))
-    predictions_path = run_dir / "predictions.parquet"
-    predictions = pd.read_parquet(predictions_path) if predictions_path.exists() else None
+    predictions = read_predictions(run_dir) if (run_dir / PREDICTIONS).exists() else None
 
     values: dict = {"alias": task}
     hib: dict = {}

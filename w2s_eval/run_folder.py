@@ -48,7 +48,7 @@ class Run:
         return self.folder.name
 
     def predictions(self) -> pd.DataFrame:
-        return pd.read_parquet(self.folder / PREDICTIONS)
+        return read_predictions(self.folder)
 
     def step_folder(self, step: str) -> Path:
         """The cached step of this run named in its record (weak, label, student, ceiling, baseline)."""
@@ -68,6 +68,19 @@ class Run:
         return folder
 
 
+def read_predictions(run_dir: str | Path) -> pd.DataFrame:
+    """A run's test predictions; a missing or damaged file is one line saying how to rebuild it."""
+    path = Path(run_dir) / PREDICTIONS
+    if not path.is_file():
+        raise UserError(f"{path}: missing; rerun the run's command to write it again (its finished steps are "
+                        f"cached)")
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # pyarrow's errors for a truncated or overwritten file share no base class
+        raise UserError(f"{path}: damaged (not a readable Parquet file: {type(exc).__name__}); delete it and rerun "
+                        f"the run's command to write it again (its finished steps are cached)") from None
+
+
 def start(run_dir: Path, config: dict):
     """A run begins: its config, and a record saying it is running."""
     atomic_write_yaml(run_dir / CONFIG, config)
@@ -82,7 +95,9 @@ def finish(run_dir: Path, metrics: dict):
 def fail(run_dir: Path, error: BaseException):
     """A run raised: its record says so (a KeyboardInterrupt leaves it ``running``, to resume). On a
     file system that refuses the write (the disk that made the run fail is full) the record stays
-    ``running``, which resumes the same way."""
+    ``running``, which resumes the same way. A folder deleted mid-run is not made again."""
+    if not run_dir.is_dir():
+        return
     try:
         atomic_write_json(run_dir / RECORD, {"schema": SCHEMA, "status": "failed", "w2s_eval": __version__,
                                              "error": f"{type(error).__name__}: {error}"})
@@ -128,8 +143,21 @@ def read_run(run_dir: str | Path) -> Run:
         raise UserError(f"{run_dir}: an unfinished run (status running); rerun its command to finish it")
     if status == "failed":
         raise UserError(f"{run_dir}: a failed run ({record.get('error')}); fix the cause and rerun its command")
-    config = yaml.safe_load((run_dir / CONFIG).read_text()) if (run_dir / CONFIG).exists() else {}
-    return Run(run_dir, status, int(record.get("schema", 1)), record, config or {})
+    return Run(run_dir, status, int(record.get("schema", 1)), record, _config(run_dir))
+
+
+def _config(run_dir: Path) -> dict:
+    path = run_dir / CONFIG
+    if not path.exists():
+        return {}
+    try:
+        config = yaml.safe_load(path.read_text()) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        problem = str(getattr(exc, "problem", None) or exc).splitlines()[0]
+        raise UserError(f"{path} is not valid YAML ({problem}); rerun the run's command to write it again") from None
+    if not isinstance(config, dict):
+        raise UserError(f"{path}: expected a mapping of settings; rerun the run's command to write it again")
+    return config
 
 
 def find_runs(path: str | Path) -> list[Path]:

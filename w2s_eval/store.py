@@ -23,6 +23,7 @@ import filelock
 import pandas as pd
 import yaml
 
+from .errors import UserError
 
 # Below this much free space under --out a run is refused before it starts: a full disk mid-run
 # costs a restart, not results (every finished step is kept), but it is cheaper to say so first.
@@ -65,8 +66,6 @@ def check_writable(folder: Path, flag: str = "--out", min_free: int = MIN_FREE_B
     """``folder`` can be written (it, or the nearest folder above it that exists, takes a file) and
     has ``min_free`` bytes free; otherwise a one-line error naming ``flag``. Called before any data
     or model is loaded; creates nothing."""
-    from .errors import UserError
-
     folder = Path(folder)
     existing = next(p for p in (folder.absolute(), *folder.absolute().parents) if p.exists())
     if not existing.is_dir():
@@ -130,13 +129,20 @@ class RunLog:
 
     def __init__(self, path: Path | None = None, quiet: bool = False):
         self.path, self.quiet, self.start = path, quiet, time.time()
+        self.written = False
 
     def __call__(self, event: str, message: str = "", **fields):
         record = {"time": round(time.time() - self.start, 2), "event": event, **fields}
         if message:
             record["message"] = message
         if self.path is not None:
+            if self.written and not self.path.parent.is_dir():
+                # Made again it would lack its config.yaml and the events so far: stop and say so.
+                raise UserError(f"{self.path.parent} was deleted while w2s-eval was writing to it; finished steps "
+                                f"are kept in the step cache: rerun the same command to continue from the last of "
+                                f"them")
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.written = True
             with open(self.path, "a") as handle:
                 handle.write(json.dumps(record, default=_jsonable) + "\n")
         if message and not self.quiet:

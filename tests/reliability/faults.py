@@ -102,10 +102,55 @@ def _report_not_a_run(tmp: Path) -> list[str]:
     return ["report", str(tmp / "empty")]
 
 
+def _data_special(kind: str) -> Callable[[Path], list[str]]:
+    """--data naming something that is not a regular file: refused before it is opened (a FIFO
+    would block the read forever)."""
+    def args(tmp: Path) -> list[str]:
+        target = tmp / "mine.csv"
+        if kind == "folder":
+            target.mkdir()
+        elif kind == "fifo":
+            os.mkfifo(target)
+        elif kind == "loop":
+            os.symlink(tmp / "other.csv", target)
+            os.symlink(target, tmp / "other.csv")
+        elif kind == "broken link":
+            os.symlink(tmp / "gone.csv", target)
+        return ["run", "--data", str(target), "--out", str(tmp / "runs")]
+    return args
+
+
+def _finished_run(tmp: Path) -> Path:
+    """A finished TF-IDF run under tmp/done (a few seconds)."""
+    from w2s_eval.cli import main
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main([*FAST_TINY_RUN, "--out", str(tmp / "done")]) == 0
+    return run_folder_of(tmp / "done")
+
+
+def _damaged_run(command: str, damage: Callable[[Path], None], *extra: str) -> Callable[[Path], list[str]]:
+    def args(tmp: Path) -> list[str]:
+        run = _finished_run(tmp)
+        damage(run)
+        return [command, str(run), *extra]
+    return args
+
+
+def _export_onto_a_file(tmp: Path) -> list[str]:
+    run = _finished_run(tmp)
+    (tmp / "afile").write_text("")
+    return ["export-model", str(run), str(tmp / "afile")]
+
+
+def _sweep(*extra: str) -> Callable[[Path], list[str]]:
+    return lambda tmp: ["sweep", "--weak", "tfidf", "--strong", "tfidf", "--out", str(tmp / "runs"), *extra]
+
+
 BAD_INPUTS = [
     BadInput("--threads -1", _flags("--threads", "-1"), "threads: expected a positive number of threads"),
     BadInput("--seed -2", _flags("--seed", "-2"), "seed: expected a non-negative integer"),
-    BadInput("eval.n_bootstrap=0", _flags("--set", "eval.n_bootstrap=0"), "eval.n_bootstrap: expected at least 10"),
+    BadInput("eval.n_bootstrap=0", _flags("--set", "eval.n_bootstrap=0"), "eval.n_bootstrap: expected from 10 to"),
     BadInput("eval.level=1.5", _flags("--set", "eval.level=1.5"), "eval.level: expected a confidence level between 0 and 1"),
     BadInput("strong_train.epochs=-1", _flags("--set", "strong_train.epochs=-1"),
              "strong_train.epochs: expected a positive number of epochs"),
@@ -147,6 +192,56 @@ BAD_INPUTS = [
              needs_mount=True),
     BadInput("report of a corrupt record", _report_corrupt_record, "metrics.json is not valid JSON"),
     BadInput("report of a folder without runs", _report_not_a_run, "neither a run folder"),
+    # Values that pass a hand-written check and fail later inside a library, after the work is done.
+    BadInput("--seed beyond numpy's range", _flags("--seed", "4294967296"), "seed: expected a non-negative integer up to"),
+    BadInput("eval.n_bootstrap beyond memory", _flags("--set", "eval.n_bootstrap=1000000000"),
+             "eval.n_bootstrap: expected from 10 to 1,000,000"),
+    BadInput("strong_train.epochs=1e9", _flags("--set", "strong_train.epochs=1e9"),
+             "strong_train.epochs: expected a positive number of epochs up to 1000"),
+    BadInput("a number field given a word", _flags("--set", "strong_train.lr=fast"),
+             "strong_train.lr: expected a number, got 'fast'"),
+    # User data that would be silently rewritten.
+    BadInput("an empty id cell", _data_file(b"id,text,label\na,hello,1\n,foo,0\nc,bar,1\nd,baz,0\n", "mine.csv",
+                                            "--id-field", "id"),
+             "column 'id' (--id-field) has an empty cell in row 1"),
+    BadInput("a repeated id", _data_file(b"id,text,label\n7,hello,1\n07,foo,0\n7,bar,1\n8,baz,0\n", "mine.csv",
+                                         "--id-field", "id"),
+             "column 'id' (--id-field) repeats the id '7' in row 2"),
+    BadInput("an empty group cell", _data_file(b"g,text,label\na,hello,1\nb,foo,0\n,bar,1\nd,baz,0\n", "mine.csv",
+                                               "--group-field", "g"),
+             "column 'g' (--group-field) has an empty cell in row 2"),
+    BadInput("a column named twice", _data_file(b"text,label,text\nhello,1,x\nfoo,0,y\n"),
+             "the header names column 'text' more than once"),
+    BadInput("--data is a folder", _data_special("folder"), "mine.csv: a folder; expected a .csv"),
+    BadInput("--data is a FIFO", _data_special("fifo"), "mine.csv: a FIFO (named pipe); expected a .csv"),
+    BadInput("--data is a symbolic link loop", _data_special("loop"), "mine.csv: a symbolic link loop"),
+    BadInput("--data is a broken symbolic link", _data_special("broken link"), "mine.csv: a broken symbolic link"),
+    # Verify and list commands that would give a false all-clear.
+    BadInput("cache verify of no folder", lambda tmp: ["cache", "verify", str(tmp / "nope")],
+             "nope: no such folder"),
+    BadInput("cache verify of a folder without a cache", lambda tmp: ["cache", "verify", "--fix", str(tmp)],
+             "no step cache there"),
+    BadInput("models verify of an unknown model", lambda tmp: ["models", "verify", "nosuchmodel"],
+             "unknown model 'nosuchmodel'"),
+    BadInput("sweep --tasks ''", _sweep("--tasks", ""), "--tasks '': expected a comma list of at least one name"),
+    BadInput("sweep --methods ''", _sweep("--methods", ""), "--methods '': expected a comma list"),
+    BadInput("sweep --seeds ''", _sweep("--seeds", ""), "--seeds '': a count (3) or a list"),
+    # Malformed options and damaged run folders: one line, not a traceback.
+    BadInput("method option not valid YAML", _flags("--method", "confident:share=[0.5"),
+             "the value of 'share' is not valid YAML"),
+    BadInput("method option without a value", _flags("--method", "confident:share"), "expected NAME or NAME:OPTION=VALUE"),
+    BadInput("report of a run whose predictions are damaged",
+             _damaged_run("report", lambda run: (run / "predictions.parquet").write_bytes(b"not parquet")),
+             "predictions.parquet: damaged (not a readable Parquet file"),
+    BadInput("report of a run whose predictions are missing",
+             _damaged_run("report", lambda run: (run / "predictions.parquet").unlink()), "predictions.parquet: missing"),
+    BadInput("report of a run whose config.yaml is malformed",
+             _damaged_run("report", lambda run: (run / "config.yaml").write_text("task: [unclosed")),
+             "config.yaml is not valid YAML"),
+    BadInput("export of a run whose predictions are damaged",
+             _damaged_run("export", lambda run: (run / "predictions.parquet").write_bytes(b"x")),
+             "predictions.parquet: damaged"),
+    BadInput("export-model onto a file", _export_onto_a_file, "afile: a file is there; expected a folder"),
 ]
 
 
@@ -373,6 +468,40 @@ def fill_the_disk_mid_run(mount: Path, reference: dict, at_step: str = "student"
             proc.kill()
             proc.wait()
         unmount(mount)
+
+
+@dataclass
+class LostFolderReport:
+    status: int = 0
+    message: str = ""
+    half_made: bool = False  # a run folder made again without its config.yaml
+    resumed_identical: bool = False
+
+
+def delete_the_run_folder_mid_run(out: Path, reference: dict, at_step: str = "student", args: list[str] = REAL_RUN,
+                                  timeout: float = 900) -> LostFolderReport:
+    """The run folder (not the step cache) is deleted when ``at_step`` starts; the run must notice at
+    its next write, stop with one line, and the same command must then finish it as if nothing happened."""
+    proc = subprocess.Popen(command(out, args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + timeout
+        deleted = False
+        while proc.poll() is None and not deleted and time.time() < deadline:
+            if any(e["event"] == "step_start" and e.get("step") == at_step for e in log_events(out)):
+                shutil.rmtree(run_folder_of(out))
+                deleted = True
+            time.sleep(0.05)
+        stderr = proc.communicate(timeout=timeout)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    folder = run_folder_of(out)
+    report = LostFolderReport(proc.returncode, stderr.strip(),
+                              half_made=folder is not None and not (folder / "config.yaml").exists())
+    again = run_to_end(out, args, timeout)
+    report.resumed_identical = again.returncode == 0 and outcome(out) == reference and not leftovers(out)
+    return report
 
 
 # -- corruptions ---------------------------------------------------------------------------------

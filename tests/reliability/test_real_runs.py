@@ -3,7 +3,8 @@ student (full fine-tune, tiny slice), each run a separate ``w2s-eval run`` proce
 
 import pytest
 
-from .faults import fill_the_disk_mid_run, kill_at_every_step, leftovers, outcome, run_concurrently, run_to_end
+from .faults import (delete_the_run_folder_mid_run, fill_the_disk_mid_run, kill_at_every_step, leftovers, outcome,
+                     run_concurrently, run_to_end)
 
 pytestmark = pytest.mark.slow
 
@@ -41,4 +42,12 @@ def test_a_disk_filling_up_mid_run_is_one_line_and_resumes(reference, tmp_path, 
     assert report.status == 1, report
     assert len(report.message.splitlines()) == 1 and "no space left on the device" in report.message, report
     assert report.leftovers == [], "no tmp file or partial step is left by the failed write"
+    assert report.resumed_identical, report
+
+
+def test_a_run_folder_deleted_mid_run_stops_in_one_line_and_resumes(reference, tmp_path):
+    report = delete_the_run_folder_mid_run(tmp_path, reference)
+    assert report.status == 2 and len(report.message.splitlines()) == 1, report
+    assert "was deleted while w2s-eval was writing to it" in report.message, report
+    assert not report.half_made, "no run folder made again without its config.yaml"
     assert report.resumed_identical, report

@@ -46,6 +46,10 @@ def parse_method_spec(spec: str) -> tuple[str, dict]:
         if not sep or not key:
             raise UserError(f"method {spec!r}: expected NAME or NAME:OPTION=VALUE[:OPTION=VALUE...], e.g. "
                             f"reliability:variant=reweight")
-        options[key] = yaml.safe_load(value)
+        try:
+            options[key] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            problem = str(getattr(exc, "problem", None) or exc).splitlines()[0]
+            raise UserError(f"method {spec!r}: the value of {key!r} is not valid YAML ({problem})") from None
     make_method(name, options)  # an unknown name or option fails here, naming it
     return name, options

@@ -513,10 +513,11 @@ def check(name: str) -> None:
                         f"pull it again: w2s-eval models verify --fix")
 
 
-def verify(fix: bool = False, progress: Progress | None = print) -> dict[str, list[str]]:
-    """Every pulled model checked (``problems``); with ``fix``, a damaged one is removed and pulled again."""
+def verify(fix: bool = False, progress: Progress | None = print, names: list[str] | None = None) -> dict[str, list[str]]:
+    """Every pulled model (or those ``names``, each a zoo model) checked (``problems``); with ``fix``,
+    a damaged one is removed and pulled again."""
     damaged = {}
-    for entry in ZOO.values():
+    for entry in [_entry(name) for name in names] if names else ZOO.values():
         found = problems(entry.name)
         if found:
             damaged[entry.name] = found

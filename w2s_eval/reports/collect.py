@@ -12,7 +12,7 @@ import pandas as pd
 from ..deception import read_deception
 from ..errors import UserError
 from ..eval.metrics import right
-from ..run_folder import read_run, status_of
+from ..run_folder import read_predictions, read_run, status_of
 from ..sweeps import CONDITION_AXES, aggregate, read_sweep, run_summary, select
 
 MAX_EXAMPLES = 15
@@ -113,7 +113,7 @@ def collect(path: str | Path) -> ReportData:
 
 def _missed(run_dir: Path) -> pd.DataFrame:
     """Test rows of W_u ∩ S_k where the student is wrong."""
-    p = pd.read_parquet(run_dir / "predictions.parquet")
+    p = read_predictions(run_dir)
     is_right = {role: right(p["label"], p[role]) for role in ("weak", "student", "ceiling")}
     return p[~is_right["weak"] & is_right["ceiling"] & ~is_right["student"]][["id", "label", "weak", "student", "ceiling"]]
 

@@ -73,30 +73,38 @@ class Document:
 
 # -- Markdown ------------------------------------------------------------------------------------
 
+# Blocks hold plain text, as the HTML shows it; some of it comes from the user (a data file's name,
+# example texts). In Markdown, raw HTML and link syntax in it would be live: they are escaped.
+MD_ACTIVE = str.maketrans({c: "\\" + c for c in "\\<>&[]"})
+
+
+def _md(text) -> str:
+    return ("" if text is None else str(text)).translate(MD_ACTIVE)
+
+
 def _md_cell(value) -> str:
-    text = "" if value is None else str(value)
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    return _md(value).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
 def to_markdown(doc: Document, stem: str = "report") -> str:
-    out = [f"# {doc.title}", ""]
+    out = [f"# {_md(doc.title)}", ""]
     if doc.subtitle:
-        out += [f"_{doc.subtitle}_", ""]
+        out += [f"_{_md(doc.subtitle)}_", ""]
     for block in doc.blocks:
         if isinstance(block, Heading):
-            out += ["#" * block.level + " " + block.text, ""]
+            out += ["#" * block.level + " " + _md(block.text), ""]
         elif isinstance(block, Paragraph):
-            text = f"> {block.text}" if block.css in ("summary", "warning") else block.text
+            text = f"> {_md(block.text)}" if block.css in ("summary", "warning") else _md(block.text)
             out += [text, ""]
         elif isinstance(block, Bullets):
-            out += [f"- {item}" for item in block.items] + [""]
+            out += [f"- {_md(item)}" for item in block.items] + [""]
         elif isinstance(block, Figure):
-            out += [f"![{block.alt}]({stem}-{block.name}.png)", ""]
+            out += [f"![{_md(block.alt)}]({stem}-{block.name}.png)", ""]
             if block.caption:
-                out += [f"_{block.caption}_", ""]
+                out += [f"_{_md(block.caption)}_", ""]
         elif isinstance(block, Table):
             if block.caption:
-                out += [block.caption, ""]
+                out += [_md(block.caption), ""]
             out.append("| " + " | ".join(_md_cell(c) for c in block.columns) + " |")
             out.append("|" + "|".join("---:" if i in block.numeric else "---" for i in range(len(block.columns))) + "|")
             out += ["| " + " | ".join(_md_cell(v) for v in row) + " |" for row in block.rows]

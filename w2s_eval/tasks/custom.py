@@ -8,6 +8,9 @@ grouped by prompt (or ``--group-field``), for the pair paradigms and the linear 
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,30 +20,70 @@ from ..errors import UserError
 from .base import Task, check_frame, hub_frame, text_key
 from .reward import Pair, pairs_frame
 
+def _read_delimited(path: Path, sep: str) -> pd.DataFrame:
+    """Every cell as the text written (ids such as 007 or 12 stay strings, an empty cell is ""), and
+    a header that names a column twice refused: pandas would rename the second one silently."""
+    header = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False)
+    names = header.iloc[0].tolist() if len(header) else []
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise UserError(f"--data {path}: the header names column {repeated[0]!r} more than once; expected each "
+                        f"column once")
+    return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+
+
 READERS = {
-    ".csv": pd.read_csv,
-    ".tsv": lambda p: pd.read_csv(p, sep="\t"),
-    ".jsonl": lambda p: pd.read_json(p, lines=True),
-    ".json": lambda p: pd.read_json(p, lines=str(p).endswith("l")),
+    ".csv": lambda p: _read_delimited(p, ","),
+    ".tsv": lambda p: _read_delimited(p, "\t"),
+    # dtype=False: values as JSON wrote them (pandas would turn the string "007" into 7).
+    ".jsonl": lambda p: pd.read_json(p, lines=True, dtype=False, convert_dates=False),
+    ".json": lambda p: pd.read_json(p, lines=str(p).endswith("l"), dtype=False, convert_dates=False),
     ".parquet": pd.read_parquet,
 }
+FILE_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+              (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def _local_file(source: str) -> Path | None:
+    """The regular file ``source`` names; None where nothing is there (a hub id, say). Anything else
+    there is refused before it is opened: reading a FIFO would wait forever for a writer."""
+    path = Path(source).expanduser()
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise UserError(f"--data {source}: a broken symbolic link (to {os.readlink(path)}); expected a "
+                            f"{', '.join(READERS)} file") from None
+        return None
+    except OSError as exc:
+        what = "a symbolic link loop" if exc.errno == errno.ELOOP else exc.strerror
+        raise UserError(f"--data {source}: {what}; expected a {', '.join(READERS)} file") from None
+    for is_kind, kind in FILE_KINDS:
+        if is_kind(mode):
+            raise UserError(f"--data {source}: {kind}; expected a {', '.join(READERS)} file")
+    return path
 
 
 def read_table(source: str, hub_config: str | None = None, hub_split: str | None = None) -> pd.DataFrame:
-    path = Path(source).expanduser()
-    if path.exists() and (hub_config or hub_split):
+    path = _local_file(source)
+    if path is not None and (hub_config or hub_split):
         raise UserError(f"--data {source}: a local file; --data-config and --data-split choose a configuration and "
                         f"a split of a hub dataset (owner/name)")
-    if path.exists():
+    if path is not None:
         reader = READERS.get(path.suffix.lower())
         if reader is None:
             raise UserError(f"--data {source}: unsupported file type {path.suffix!r}; "
                             f"expected one of {', '.join(READERS)}")
         try:
-            return reader(path)
+            table = reader(path)
         except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             raise UserError(f"--data {source}: cannot read it: {exc}") from None
-    if "/" in source and not source.startswith((".", "/", "~")) and path.suffix == "":  # a hub id: owner/name
+        repeated = table.columns[table.columns.duplicated()]
+        if len(repeated):
+            raise UserError(f"--data {source}: column {repeated[0]!r} appears more than once; expected each column "
+                            f"once")
+        return table
+    if "/" in source and not source.startswith((".", "/", "~")) and Path(source).suffix == "":  # a hub id: owner/name
         options = {k: v for k, v in (("name", hub_config), ("split", hub_split)) if v}
         try:
             return hub_frame(source, **options)
@@ -66,6 +109,30 @@ FIELD_FLAGS = {"text_field": "--text-field", "label_field": "--label-field", "id
                "group_field": "--group-field", "prompt_field": "--prompt-field",
                "chosen_field": "--chosen-field", "rejected_field": "--rejected-field"}
 PAIR_FIELDS = ("prompt_field", "chosen_field", "rejected_field")
+
+
+def _is_empty(value) -> bool:
+    return value is None or (isinstance(value, float) and pd.isna(value)) or (isinstance(value, str) and not value.strip())
+
+
+def _keys(raw: pd.DataFrame, column: str, flag: str, where: str, unique: bool) -> pd.Series:
+    """Ids or groups as the text written: an empty cell (and, for ids, a repeated one) is an error
+    naming its row; a number is written as it reads (12, not 12.0)."""
+    values = raw[column]
+    for row, value in values.items():
+        if _is_empty(value):
+            raise UserError(f"{where}: column {column!r} ({flag}) has an empty cell in row {row}")
+        if isinstance(value, float) and not value.is_integer():
+            raise UserError(f"{where}: column {column!r} ({flag}) has the number {value!r} in row {row}; "
+                            f"expected text or whole numbers")
+    keys = values.map(lambda v: str(int(v)) if isinstance(v, float) else str(v))
+    if unique:
+        repeated = keys[keys.duplicated()]
+        if len(repeated):
+            row = repeated.index[0]
+            raise UserError(f"{where}: column {column!r} ({flag}) repeats the id {repeated.iloc[0]!r} in row {row}; "
+                            f"expected each id once")
+    return keys
 
 
 def _texts(raw: pd.DataFrame, column: str, flag: str, where: str) -> pd.Series:
@@ -107,8 +174,9 @@ class FileTask(Task):
         if missing:
             raise UserError(f"{where}: missing column(s) {list(missing)}; the file has columns {list(raw.columns)} "
                             f"(named by {', '.join(missing.values())})")
-        ids = raw[self.id_field].astype(str) if self.id_field else None
-        groups = raw[self.group_field].astype(str) if self.group_field else None
+        ids = _keys(raw, self.id_field, FIELD_FLAGS["id_field"], where, unique=True) if self.id_field else None
+        groups = _keys(raw, self.group_field, FIELD_FLAGS["group_field"], where, unique=False) \
+            if self.group_field else None
         frame = self._pairs(raw, where, ids, groups) if self.pairwise else self._labelled(raw, where, ids, groups)
         return check_frame(frame, where), source
 
