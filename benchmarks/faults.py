@@ -1,6 +1,7 @@
 """The fault table: every fault of tests/reliability/faults.py tried on this machine, counted.
 
-    python benchmarks/faults.py            # ~6 min on 2 CPU cores (real MiniLM training)
+    python benchmarks/faults.py            # ~15 min on 2 CPU cores (real MiniLM training)
+    python benchmarks/faults.py --only bad-inputs   # the bad-input row alone (~2 min)
 
 Bad inputs (exit 2, one line, nothing written), kills at every step of a real run (TF-IDF weak,
 MiniLM-L6 student fully fine-tuned, tiny slice), determinism, two runs at once on one --out, a
@@ -29,7 +30,8 @@ from reliability import faults  # noqa: E402
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.parse_args()
+    parser.add_argument("--only", choices=["bad-inputs"], help="try only this class of faults")
+    only = parser.parse_args().only
     rows, failures = [], []
     mountable = faults.can_mount()
     started = time.time()
@@ -48,8 +50,10 @@ def main() -> int:
                      f"{skipped} need a tmpfs mount (root)" if skipped else ""))
 
         args = faults.REAL_RUN
-        done = faults.run_to_end(tmp / "reference", args)
-        if done.returncode != 0:
+        done = faults.run_to_end(tmp / "reference", args) if not only else None
+        if only:
+            pass
+        elif done.returncode != 0:
             failures.append(f"the uninterrupted run failed: {done.stderr.strip()[-300:]}")
         else:
             reference = faults.outcome(tmp / "reference")
@@ -68,6 +72,13 @@ def main() -> int:
                 and not faults.leftovers(tmp / "together")
             rows.append(("two identical runs at once on one --out (identical, nothing left)", 1, int(together),
                          f"exit {statuses}"))
+            lost = faults.delete_the_run_folder_mid_run(tmp / "lost", reference, args=args)
+            ok = lost.status == 2 and len(lost.message.splitlines()) == 1 and not lost.half_made \
+                and lost.resumed_identical
+            if not ok:
+                failures.append(f"run folder deleted mid-run: {lost}")
+            rows.append(("run folder deleted mid-run (one line, not half made again, resumed identical)", 1, int(ok),
+                         ""))
             if mountable:
                 disk = faults.fill_the_disk_mid_run(tmp / "disk", reference, args=args)
                 ok = disk.status == 1 and len(disk.message.splitlines()) == 1 and not disk.leftovers \
@@ -76,6 +87,8 @@ def main() -> int:
                     failures.append(f"disk full: {disk}")
                 rows.append(("disk full mid-run (one line, no tmp files, resumed identical)", 1, int(ok), ""))
 
+        if only:
+            return _print(rows, failures, started)
         fast_out = tmp / "corrupt-cache"
         faults.run_to_end(fast_out, faults.FAST_TINY_RUN)
         reference = faults.outcome(fast_out)
@@ -88,6 +101,10 @@ def main() -> int:
         rows.append(("corrupted zoo model files (refused in one line)", len(results),
                      sum(p is None for _, p in results), ", ".join(what for what, _ in results)))
 
+    return _print(rows, failures, started)
+
+
+def _print(rows, failures, started) -> int:
     print(f"\nfaults tried on this machine in {time.time() - started:.0f} s ({os.cpu_count()} CPUs)\n")
     print("| fault | tried | handled | notes |")
     print("|---|---:|---:|---|")
