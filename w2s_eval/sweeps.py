@@ -223,10 +223,10 @@ def run_summary(run_dir: Path) -> dict:
     if metrics.get("via"):
         row["via"] = ",".join(metrics["via"])
     regions = deception["regions"]
-    row.update(imitation_share_chance=deception["imitation_share"].get("chance"),
-               induced_share_chance=deception["induced_share"].get("chance"), n_WkSk=regions["W_k∩S_k"],
+    row.update(imitation_share_chance=deception["imitation_share"].get("chance"), n_WkSk=regions["W_k∩S_k"],
                n_WuSk=regions["W_u∩S_k"], n_Sk_wrong=regions["S_k∩student wrong"],
-               n_induced=regions.get("S_k∩induced error"),
+               n_WkSk_B0=regions.get("W_k∩S_k∩B0 right"), n_WuSk_B0=regions.get("W_u∩S_k∩B0 right"),
+               deception_verdict=deception["deception"].get("verdict"),
                small_region=deception["small_region"], deception_warnings="; ".join(deception["warnings"]) or None)
     return row
 
