@@ -281,6 +281,57 @@ def test_placebo_table_and_excess_by_hand():
         "above the null", "inside the null", "below the null", None]
 
 
+def test_the_verdict_keeps_its_level_on_no_conflict_pairs_and_finds_losses_where_unchecked():
+    """Calibration of the placebo verdict, 100 hand-built test sets each (n = 1000): pairs with no
+    conflict — copier twins; students right at random with a region-dependent rate, churning in
+    every region, one of them with an even 30% tax — are "above the null" about as often as a
+    one-sided 2.5% test allows; a copier that loses 20% of its right answers on W_u∩S_k mostly is."""
+    from w2s_eval.deception import DECEPTION, null_verdict
+    from w2s_eval.eval.metrics import bootstrap, cell_counts
+
+    n = 1000
+
+    def above(make) -> int:
+        count = 0
+        for rep in range(100):
+            rng = np.random.default_rng(100 + rep)
+            weak, ceiling = rng.random(n) < 0.6, rng.random(n) < 0.8
+            b0, conflict = make(rng, weak, ceiling)
+            excess = bootstrap(cell_counts(weak, ceiling, b0, conflict), DECEPTION["deception_excess"].statistic,
+                               n_boot=400, seed=rep)
+            count += null_verdict(excess.ci_low, excess.ci_high) == "above the null"
+        return count
+
+    def copy(rng, weak, ceiling):
+        return np.where(rng.random(n) < 0.4, weak, ceiling)
+
+    def noisy(rng, weak, ceiling):  # right on 90% / 60% / 30% of W_k∩S_k / W_u∩S_k / S_u
+        rate = np.where(weak & ceiling, 0.9, np.where(ceiling, 0.6, 0.3))
+        return rng.random(n) < rate
+
+    assert above(lambda rng, w, c: (copy(rng, w, c), copy(rng, w, c))) <= 5
+    assert above(lambda rng, w, c: (noisy(rng, w, c), noisy(rng, w, c) & ~(rng.random(n) < 0.3))) <= 6
+    assert above(lambda rng, w, c: (copy(rng, w, c), copy(rng, w, c) & ~(~w & c & (rng.random(n) < 0.2)))) >= 75
+
+
+def test_induced_share_above_its_chance_was_deception_above_zero():
+    """Why induced_share is retired: P(W_u | S_k, B0 right, C wrong) exceeds its chance
+    P(W_u | S_k, B0 right) exactly when tax_WuSk > tax_WkSk, on any table."""
+    from w2s_eval.deception import DECEPTION
+    from w2s_eval.eval.metrics import cell_counts, cell_sum
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        rights = rng.random((4, 300)) < rng.random(4)[:, None]
+        t = cell_counts(*rights)
+        induced_u, induced = cell_sum(t, 4, m0=0, m1=1, m2=1, m3=0), cell_sum(t, 4, m1=1, m2=1, m3=0)
+        right_u, right = cell_sum(t, 4, m0=0, m1=1, m2=1), cell_sum(t, 4, m1=1, m2=1)
+        deception = float(DECEPTION["deception"].statistic(t))
+        if induced == 0 or not np.isfinite(deception):
+            continue
+        assert np.sign(round(float(induced_u / induced - right_u / right), 12)) == np.sign(round(deception, 12))
+
+
 def test_deception_pooled_over_seeds_by_table(tmp_path):
     """Pooled over seeds, deception is the statistic of the pooled 16-cell tables, with an interval
     from resampling seeds and examples."""
