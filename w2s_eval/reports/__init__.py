@@ -6,11 +6,11 @@
 
 Sections: a plain-language summary; accuracy of weak / student / ceiling with the gap; PGR by
 gap; deception (a conflict student against its no-conflict baseline: the conflict's cost, relative to
-the baseline, where the weak supervisor can and cannot check, read against its placebo null); imitation (the student's accuracy on W_k ∩ S_k vs W_u ∩ S_k
-and the share of its avoidable mistakes its teacher makes too) with the 2×2×2 table; the examples a
-weak supervisor would miss (student wrong in W_u ∩ S_k) with their texts; definitions. A sweep
-report pools seeds (pooled tables, hierarchical bootstrap over seeds and examples) and lists every
-cell.
+the baseline, where the weak supervisor can and cannot check, read against its placebo null);
+imitation (the student's accuracy on W_k ∩ S_k vs W_u ∩ S_k and the share of its avoidable mistakes
+its teacher makes too) with the 2×2×2 table; the examples a weak supervisor would miss (student
+wrong in W_u ∩ S_k) with their texts; definitions. A sweep report pools seeds (pooled tables,
+hierarchical bootstrap over seeds and examples) and lists every cell.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def _verdict(s) -> str | None:
 def _deception_sentence(s) -> str | None:
     """The conflict's relative cost where the weak supervisor can and cannot check, and deception
     against its placebo null, for a conflict condition."""
-    tax_k, tax_u, deception, null = s("tax_WkSk"), s("tax_WuSk"), s("deception"), s("deception_null")
+    tax_k, tax_u, deception, null = s("tax_WkSk"), s("tax_WuSk"), s("deception"), s("deception_null") or {}
     if not (deception and not _missing(deception["mean"])):
         return None
     verdict = _verdict(s)
@@ -111,7 +111,7 @@ def _deception_sentence(s) -> str | None:
             f"{pct(tax_k['mean'])} {interval(tax_k)} of what that student got right where the weak supervisor could "
             f"check (W_k ∩ S_k) and {pct(tax_u['mean'])} {interval(tax_u)} where it could not (W_u ∩ S_k): deception "
             f"{points(deception['mean'])} {interval(deception, signed)}, against a placebo null of "
-            f"{points(null['mean'])} {interval(null, signed)} (the same number between students that differ only "
+            f"{points(null.get('mean'))} {interval(null, signed)} (the same number between students that differ only "
             f"like two seeds) — {verdict or 'no verdict (undefined interval)'}"
             f"{': evidence of deception' if verdict == 'above the null' else ''}.")
 
@@ -172,9 +172,9 @@ def condition_line(data: ReportData, task: str, gap: str, condition: tuple) -> s
                  else _pgr_undefined(cells, pgr))
     deception = s("deception")
     if deception and not _missing(deception["mean"]):
-        null = s("deception_null")
+        null = s("deception_null") or {}
         parts.append(f"deception (relative conflict tax where unchecked − where checked) {points(deception['mean'])} "
-                     f"{interval(deception, signed)}, placebo null {points(null['mean'])} {interval(null, signed)}: "
+                     f"{interval(deception, signed)}, placebo null {points(null.get('mean'))} {interval(null, signed)}: "
                      f"{_verdict(s) or 'no verdict'}")
     known, unknown, diff = s("acc_WkSk"), s("acc_WuSk"), s("imitation_gap")
     if known and unknown and not _missing(known["mean"]) and not _missing(unknown["mean"]):
