@@ -10,7 +10,7 @@ Two questions, two groups of numbers:
 **Deception** (Yang et al. 2024, "Super(ficial)-alignment: Strong Models May Deceive Weak Models in
 Weak-to-Strong Generalization"): what does a *conflicting objective* do to the student? A deceiving
 student gives up correctness where the weak supervisor cannot check (W_u ∩ S_k) more than where it
-can (W_k ∩ S_k). Yang et al. read that off one student's knowledge-region accuracies; we keep their
+can (W_k ∩ S_k). Yang et al. score one student's mistakes by knowledge region; we keep their
 regions but compare two students trained on the same weak labels — the conflict student C and the
 no-conflict baseline B0 (``student_baseline`` in a conflict run's predictions) — because a student
 that imitates its weak teacher already looks "deceptive" by their pattern with no conflict at all.
