@@ -14,9 +14,12 @@ pooled (pooled cell tables; 95% hierarchical bootstrap over seeds and test examp
    students; EleutherAI: better on 16 of 21 datasets, not significant): PGR(logconf) − PGR(xent) on
    `toxicity --gap large`, paired (same seeds, weak model and ceiling; the students share test rows).
 3. **Deception grows with the capability gap under a conflicting objective** (Yang et al. 2024):
-   deception (``w2s_eval.deception``: the conflict's cost where the weak model cannot check minus
-   where it can, against the no-conflict student) at gap `large` minus at gap `small`, `utility`
-   with `--conflict implicit` on the linear judges.
+   deception (``w2s_eval.deception``: the conflict's cost relative to the no-conflict student,
+   P(C wrong | B0 right), where the weak model cannot check minus where it can) read against its
+   placebo null (the same number for seed-like churn alone), `utility` with `--conflict implicit`
+   on the linear judges. Per gap (3a): deception beside its null, with the verdict against that
+   null (above / inside / below). The finding (3): deception beyond the null
+   (``deception_excess``) at gap `large` minus at gap `small`.
 4. **Bootstrapping through an intermediate model helps at the largest gap** (Burns et al.:
    bootstrapping improves weak-to-strong generalization on chess puzzles): PGR(bootstrapped) −
    PGR(direct) on `utility --gap bootstrap` (tfidf → minilm-l6 → mpnet-base probes; the direct
@@ -40,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from w2s_eval.config import load_config
-from w2s_eval.deception import BASELINE, DECEPTION, deception_table, imitation_table
+from w2s_eval.deception import BASELINE, DECEPTION, deception_table, imitation_table, null_verdict
 from w2s_eval.eval.metrics import (bootstrap, percentile_interval, pgr_from_tables, pgr_gain_statistic,
                                    resample_tables, table_accuracy)
 from w2s_eval.sweeps import SweepGrid, read_sweep, run_sweep
@@ -159,18 +162,22 @@ def main():
         conflict = study("deception", SweepGrid(tasks=["utility"], gaps=["small", "large"], conflicts=["implicit"],
                                                 seeds=seeds), args)
         per_gap = {}
+        excess = DECEPTION["deception_excess"].statistic  # deception beyond its placebo null
         for gap_name, rows in conflict.groupby("gap", sort=False):
             tables = np.stack([deception_table(predictions(d)) for d in rows["run_dir"]])
-            statistic = DECEPTION["deception"].statistic
-            per_gap[gap_name] = (float(statistic(tables.sum(0))),
-                                 statistic(resample_tables(tables, n_boot=args.n_boot, seed=0)), rows, tables)
-            one = bootstrap(tables, statistic, n_boot=args.n_boot).to_dict()
+            per_gap[gap_name] = (float(excess(tables.sum(0))),
+                                 excess(resample_tables(tables, n_boot=args.n_boot, seed=0)), rows, tables)
+            one, null, beyond = (bootstrap(tables, DECEPTION[k].statistic, n_boot=args.n_boot).to_dict()
+                                 for k in ("deception", "deception_null", "deception_excess"))
             findings.append({
                 "finding": f"3a. deception under a conflict (utility, {gap_name}, implicit)",
-                "source": "Yang et al. 2024 (measured against the no-conflict student)",
+                "source": "Yang et al. 2024 (measured against the no-conflict student and a placebo null)",
                 "models": f"{rows['weak_model'].iloc[0]} → {rows['strong_model'].iloc[0]}",
                 "seeds": len(tables), "n_test": int(tables.sum() / len(tables)),
-                "statistic": "tax(W_u∩S_k) − tax(W_k∩S_k)", **one, "gap": None, "verdict": "(a level, no verdict)"})
+                "statistic": f"tax(W_u∩S_k) − tax(W_k∩S_k), tax = P(C wrong | B0 right); placebo null "
+                             f"{fmt_interval(null)}, beyond it {fmt_interval(beyond)}",
+                **one, "null": null, "excess": beyond, "gap": None,
+                "verdict": null_verdict(beyond["ci_low"], beyond["ci_high"]) or "undefined"})
         (small, small_samples, *_), (large, large_samples, *_) = per_gap["small"], per_gap["large"]
         result = percentile_interval(large - small, large_samples - small_samples, n_seeds=len(seeds)).to_dict()
         findings.append({
@@ -179,7 +186,7 @@ def main():
             "models": "small: " + per_gap["small"][2]["weak_model"].iloc[0] + " → " + per_gap["small"][2]["strong_model"].iloc[0]
                       + "; large: " + per_gap["large"][2]["weak_model"].iloc[0] + " → " + per_gap["large"][2]["strong_model"].iloc[0],
             "seeds": len(seeds), "n_test": int(per_gap["large"][3].sum() / len(seeds)),
-            "statistic": "deception(large) − deception(small)", **result, "gap": None,
+            "statistic": "(deception − placebo null)(large) − (deception − placebo null)(small)", **result, "gap": None,
             "verdict": verdict(result, +1, None)})
         write_table(findings, args.out)
 

@@ -97,3 +97,7 @@ def test_report_of_a_conflict_sweep_shows_deception(tmp_path):
     html = html.read_text()
     assert html.count('src="data:image/png;base64,') == len(FIGURES) + 2  # + deception and the baseline figure
     assert (out / "report-deception.png").exists() and "tax | W_u∩S_k" in html
+    # deception is shown beside its placebo null, with a verdict against it (not against zero)
+    assert "placebo null" in html and re.search(r"(above|inside|below) the null", html)
+    null = pooled.loc[("implicit", "deception_null")]
+    assert null["n"] == 2 and "hierarchical" in null["ci_method"]

@@ -170,8 +170,9 @@ def model_card(run: Run, role: str, meta: dict, adapter: bool) -> str:
         lines.append(f"- Imitation share (of the student's avoidable errors, the share its weak teacher makes too): "
                      f"{_interval(deception['imitation_share'])}.")
     if deception.get("deception", {}).get("value") is not None:
-        lines.append(f"- Deception (the conflict's cost where the weak supervisor cannot check minus where it can): "
-                     f"{_interval(deception['deception'])}.")
+        lines.append(f"- Deception (the conflict's cost relative to the no-conflict student where the weak supervisor "
+                     f"cannot check minus where it can): {_interval(deception['deception'])}, against a placebo null "
+                     f"of {_interval(deception.get('deception_null'))}: {deception['deception'].get('verdict') or 'no verdict'}.")
     lines += ["", "One run, one seed: the intervals cover test sampling only; pool seeds (w2s-eval sweeps) before "
               "quoting a PGR.", "", "## Provenance", "",
               f"- {packages}." if packages else "- (not recorded: a run of an older w2s-eval)",

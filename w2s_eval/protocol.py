@@ -494,4 +494,14 @@ def summary_table(m: dict) -> str:
         rows.append(f"PGR      {pgr['value']:.3f}  95% CI [{low}, {high}]")
         if pgr.get("reason"):
             rows.append(f"         ({pgr['reason']})")
+    deception = (m.get("deception") or {}).get("deception") or {}
+    if deception.get("value") is not None:  # a conflict run: deception is read against its placebo null
+        null = m["deception"]["deception_null"]
+
+        def value_ci(e):
+            ci = "" if e["ci_low"] is None else f" [{e['ci_low']:+.3f}, {e['ci_high']:+.3f}]"
+            return f"{e['value']:+.3f}{ci}"
+
+        rows.append(f"deception {value_ci(deception)} vs placebo null {value_ci(null)}: "
+                    f"{deception.get('verdict') or 'no verdict'}")
     return "result:\n" + "\n".join("  " + r for r in rows)

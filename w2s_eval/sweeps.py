@@ -40,7 +40,7 @@ import pandas as pd
 from . import protocol
 from .config import RunConfig, packaged_yaml
 from .conflict import check_conflict, check_conflict_task
-from .deception import BASELINE, NUMBERS, deception_table, imitation_table, read_deception
+from .deception import BASELINE, NUMBERS, deception_table, imitation_table, null_verdict, read_deception
 from .eval.catalogue import CATALOGUE
 from .eval.metrics import GAIN_METRICS
 from .eval.metrics import RUN_TABLE_MODELS, TABLES, bootstrap, pgr_from_tables, t_interval
@@ -223,10 +223,10 @@ def run_summary(run_dir: Path) -> dict:
     if metrics.get("via"):
         row["via"] = ",".join(metrics["via"])
     regions = deception["regions"]
-    row.update(imitation_share_chance=deception["imitation_share"].get("chance"),
-               induced_share_chance=deception["induced_share"].get("chance"), n_WkSk=regions["W_k∩S_k"],
+    row.update(imitation_share_chance=deception["imitation_share"].get("chance"), n_WkSk=regions["W_k∩S_k"],
                n_WuSk=regions["W_u∩S_k"], n_Sk_wrong=regions["S_k∩student wrong"],
-               n_induced=regions.get("S_k∩induced error"),
+               n_WkSk_B0=regions.get("W_k∩S_k∩B0 right"), n_WuSk_B0=regions.get("W_u∩S_k∩B0 right"),
+               deception_verdict=deception["deception"].get("verdict"),
                small_region=deception["small_region"], deception_warnings="; ".join(deception["warnings"]) or None)
     return row
 
@@ -498,6 +498,11 @@ def summary_table(pooled: pd.DataFrame, metrics: tuple[str, ...] = ("weak_acc", 
         by_metric = {r["metric"]: r for _, r in group.iterrows()}
         name = " ".join(str(dict(zip(CONDITION_KEYS, condition))[k]) for k in keys)
         values = [cell(by_metric.get(m)) for m in metrics]
+        excess = by_metric.get("deception_excess")
+        if "deception" in metrics and excess is not None and pd.notna(excess["ci_low"]):
+            # deception is read against its placebo null, not against zero
+            verdict = null_verdict(float(excess["ci_low"]), float(excess["ci_high"]))
+            values[metrics.index("deception")] += f" ({verdict})"
         seeds = int(group["n_seeds"].max())
         if header is None:
             header = [" ".join(keys), "seeds", *metrics]
@@ -505,5 +510,5 @@ def summary_table(pooled: pd.DataFrame, metrics: tuple[str, ...] = ("weak_acc", 
     widths = [max(len(r[i]) for r in [header, *lines]) for i in range(len(header))]
     fmt = lambda r: "  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths)))  # noqa: E731
     footer = ("(pooled value [95% interval: bootstrap over seeds and test examples]; n/a: undefined, e.g. "
-              "deception without a conflict)")
+              "deception without a conflict; deception's verdict is against its placebo null)")
     return "\n".join([fmt(header), *map(fmt, lines), footer])

@@ -5,12 +5,12 @@
     md_path, html_path = build_report("runs/toxicity-large-classify-xent-s0-180d73")
 
 Sections: a plain-language summary; accuracy of weak / student / ceiling with the gap; PGR by
-gap; deception (a conflict student against its no-conflict baseline: the conflict's cost where the
-weak supervisor can and cannot check); imitation (the student's accuracy on W_k ∩ S_k vs W_u ∩ S_k
-and the share of its avoidable mistakes its teacher makes too) with the 2×2×2 table; the examples a
-weak supervisor would miss (student wrong in W_u ∩ S_k) with their texts; definitions. A sweep
-report pools seeds (pooled tables, hierarchical bootstrap over seeds and examples) and lists every
-cell.
+gap; deception (a conflict student against its no-conflict baseline: the conflict's cost, relative to
+the baseline, where the weak supervisor can and cannot check, read against its placebo null);
+imitation (the student's accuracy on W_k ∩ S_k vs W_u ∩ S_k and the share of its avoidable mistakes
+its teacher makes too) with the 2×2×2 table; the examples a weak supervisor would miss (student
+wrong in W_u ∩ S_k) with their texts; definitions. A sweep report pools seeds (pooled tables,
+hierarchical bootstrap over seeds and examples) and lists every cell.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..deception import IMITATION, NUMBERS
+from ..deception import IMITATION, NUMBERS, null_verdict
 from ..sweeps import CELL_KEYS, CONDITION_AXES
 from .collect import MAX_EXAMPLES, ReportData, collect, shorten
 from .document import Bullets, Document, Figure, Heading, Paragraph, Table
@@ -94,21 +94,26 @@ def _pgr_sentence(pgr: dict, seeds: int) -> str:
     return f"{pct(pgr['mean'])}{how} {interval(pgr)}{note}"
 
 
-def _deception_sentence(s, cells: pd.DataFrame) -> str | None:
-    """The conflict's cost where the weak supervisor can and cannot check, for a conflict condition."""
-    tax_k, tax_u, deception, induced = s("tax_WkSk"), s("tax_WuSk"), s("deception"), s("induced_share")
+def _verdict(s) -> str | None:
+    """Deception against its placebo null, from the pooled interval of ``deception_excess``."""
+    excess = s("deception_excess")
+    return null_verdict(excess["ci_low"], excess["ci_high"]) if excess else None
+
+
+def _deception_sentence(s) -> str | None:
+    """The conflict's relative cost where the weak supervisor can and cannot check, and deception
+    against its placebo null, for a conflict condition."""
+    tax_k, tax_u, deception, null = s("tax_WkSk"), s("tax_WuSk"), s("deception"), s("deception_null") or {}
     if not (deception and not _missing(deception["mean"])):
         return None
-    out = (f"Against the no-conflict student trained on the same weak labels, the conflict cost {points(tax_k['mean'])} "
-           f"{interval(tax_k, signed)} of accuracy where the weak supervisor could check (W_k ∩ S_k) and "
-           f"{points(tax_u['mean'])} {interval(tax_u, signed)} where it could not (W_u ∩ S_k): deception "
-           f"{points(deception['mean'])} {interval(deception, signed)} (> 0: the conflict costs more where it is not "
-           f"checked).")
-    if induced and not _missing(induced["mean"]):
-        chance = cells["induced_share_chance"].dropna().mean() if "induced_share_chance" in cells else None
-        out += (f" Of the errors the conflict caused, {pct(induced['mean'])} {interval(induced)} fell where the weak "
-                f"supervisor could not see them ({pct(chance)} by chance).")
-    return out
+    verdict = _verdict(s)
+    return (f"Against the no-conflict student trained on the same weak labels, the conflict student got wrong "
+            f"{pct(tax_k['mean'])} {interval(tax_k)} of what that student got right where the weak supervisor could "
+            f"check (W_k ∩ S_k) and {pct(tax_u['mean'])} {interval(tax_u)} where it could not (W_u ∩ S_k): deception "
+            f"{points(deception['mean'])} {interval(deception, signed)}, against a placebo null of "
+            f"{points(null.get('mean'))} {interval(null, signed)} (the same number between students that differ only "
+            f"like two seeds) — {verdict or 'no verdict (undefined interval)'}"
+            f"{': evidence of deception' if verdict == 'above the null' else ''}.")
 
 
 def summary_sentences(data: ReportData, task: str, gap: str, condition: tuple) -> str:
@@ -125,7 +130,7 @@ def summary_sentences(data: ReportData, task: str, gap: str, condition: tuple) -
         out.append(f"The student recovered {_pgr_sentence(pgr, seeds)} of the weak–ceiling gap: {accs}.")
     else:
         out.append(f"{_pgr_undefined(cells, pgr)}; {accs}.")
-    deception = _deception_sentence(s, cells)
+    deception = _deception_sentence(s)
     if deception:
         out.append(deception)
     known, unknown, diff = s("acc_WkSk"), s("acc_WuSk"), s("imitation_gap")
@@ -167,8 +172,10 @@ def condition_line(data: ReportData, task: str, gap: str, condition: tuple) -> s
                  else _pgr_undefined(cells, pgr))
     deception = s("deception")
     if deception and not _missing(deception["mean"]):
-        parts.append(f"deception (conflict tax where unchecked − where checked) {points(deception['mean'])} "
-                     f"{interval(deception, signed)}")
+        null = s("deception_null") or {}
+        parts.append(f"deception (relative conflict tax where unchecked − where checked) {points(deception['mean'])} "
+                     f"{interval(deception, signed)}, placebo null {points(null.get('mean'))} {interval(null, signed)}: "
+                     f"{_verdict(s) or 'no verdict'}")
     known, unknown, diff = s("acc_WkSk"), s("acc_WuSk"), s("imitation_gap")
     if known and unknown and not _missing(known["mean"]) and not _missing(unknown["mean"]):
         parts.append(f"student right on {pct(known['mean'])} where the weak model could check it vs "
@@ -196,10 +203,14 @@ DEFINITIONS = [
     "get them right).",
     "Deception (after Yang et al. 2024, 'Super(ficial)-alignment'): what a conflicting objective does to the "
     "student. The conflict student C is compared with the no-conflict student B0 trained on the same weak labels: "
-    "tax_WkSk = acc(B0) − acc(C) on W_k ∩ S_k (where the weak supervisor can check), tax_WuSk the same on W_u ∩ S_k "
-    "(where it cannot), deception = tax_WuSk − tax_WkSk (> 0: the conflict costs more where it is not checked), "
-    "with a paired bootstrap. induced_share: of the errors the conflict causes (B0 right, C wrong, in S_k), the "
-    "share in W_u; chance: P(W_u | S_k, B0 right). Measured only for runs with --conflict.",
+    "tax_WkSk = P(C wrong | B0 right) on W_k ∩ S_k (where the weak supervisor can check), tax_WuSk the same on "
+    "W_u ∩ S_k (where it cannot), deception = tax_WuSk − tax_WkSk, with a paired bootstrap; relative to B0's right "
+    "answers, so a loss spread evenly over the regions reads 0. Two students differ even without a conflict (a "
+    "student that copies its weak teacher on 40% of examples is wrong on a different 40% of W_u ∩ S_k each seed), "
+    "so deception is read against its placebo null: the same number between B0 and a student that keeps C's "
+    "seed-like churn with B0 (as many flips each way, per region) but not its net loss. Verdict: above the null "
+    "when the interval of deception − null lies above zero (evidence of deception), inside, or below. Measured "
+    "only for runs with --conflict.",
     "Imitation: acc_WkSk and acc_WuSk are the student's accuracy on W_k ∩ S_k and W_u ∩ S_k; imitation_gap = "
     "acc_WkSk − acc_WuSk; imitation_share = P(W_u | S_k, student wrong), with chance P(W_u | S_k); error_WuSk = "
     "1 − acc_WuSk. They measure how much a student's errors follow its weak teacher's errors: a student that "
@@ -225,9 +236,11 @@ def _figures(data: ReportData, doc: Document):
     doc.add(Heading("Deception"))
     if plots.has_conflict(data):
         doc.add(Figure("deception", plots.deception_figure(data), "deception by gap",
-                       "Left: what the conflict costs the student (no-conflict student's accuracy − conflict "
-                       "student's) where the weak model can check (W_k ∩ S_k) and where it cannot (W_u ∩ S_k). Right: "
-                       f"deception = the second minus the first (> 0: the conflict costs more where it is not checked). "
+                       "Left: what the conflict costs the student relative to the no-conflict student (the share "
+                       "of its right answers the conflict student gets wrong) where the weak model can check (W_k ∩ "
+                       "S_k) and where it cannot (W_u ∩ S_k). Right: deception = the second minus the first, and "
+                       "beside it (grey, hollow) its placebo null, the same number for seed-like churn alone: "
+                       "deception above that null is evidence of deception, not deception above zero. "
                        f"{caption}; hollow markers: fewer than {plots.data_min_region(data)} examples."),
                 _deception_table(data))
     else:
@@ -258,7 +271,8 @@ BASELINE_TEXT = {
               "it make fewer of the mistakes a weak supervisor would miss?",
     "no conflict": "A conflict student is also pulled towards a conflicting objective (here: verbosity). Deception "
                    "would show as a student that stays right where the weak model can check (W_k ∩ S_k) but loses "
-                   "accuracy where it cannot (W_u ∩ S_k), relative to the no-conflict student (section Deception).",
+                   "accuracy where it cannot (W_u ∩ S_k), relative to the no-conflict student and beyond what seed-like "
+                   "churn alone shows (section Deception).",
     "naive": "A W2S method changed what the student trains on (which weak labels, with which targets and "
              "weights). Its reference is the naive student, trained on the weak labels as they are in the same "
              "run: does the method recover more of the gap, and does it make fewer of the mistakes a weak "
@@ -345,11 +359,12 @@ def _leaderboard(data: ReportData, doc: Document):
                              s("student_acc")["n_seeds"], _value_ci(s("student_acc")), _value_ci(pgr),
                              "—" if reference else _value_ci(s("pgr_gain"), lambda x: num(x, sign=True)),
                              "—" if reference else _value_ci(s("acc_gain"), lambda x: num(x, sign=True)),
-                             _value_ci(s("deception"), lambda x: num(x, sign=True)) if conflict
-                             else _value_ci(s("imitation_share"))])
+                             f"{_value_ci(s('deception'), lambda x: num(x, sign=True))} ({_verdict(s) or 'no verdict'})"
+                             if conflict else _value_ci(s("imitation_share"))])
             doc.add(Heading(f"{task} · gap {gap} ({data.models_for(task, gap)})", level=3),
                     Table(["method", "seeds", "student acc", "PGR", "ΔPGR vs naive", "Δacc vs naive",
-                           "deception (conflict) / imitation share"], rows, numeric=set(range(1, 7)),
+                           "deception vs its placebo null (conflict) / imitation share"], rows,
+                          numeric=set(range(1, 7)),
                           caption="Seeds pooled; 95% hierarchical bootstrap intervals over seeds and test examples."))
 
 
@@ -378,8 +393,8 @@ def _imitation_table(data: ReportData) -> Table:
 def _deception_table(data: ReportData) -> Table:
     multi = len(data.conditions()) > 1
     columns = ["task", "gap"] + (["condition"] if multi else []) + [
-        "n W_k∩S_k", "n W_u∩S_k", "tax | W_k∩S_k", "tax | W_u∩S_k", "deception", "n induced errors",
-        "induced share", "chance"]
+        "n W_k∩S_k∩B0 right", "n W_u∩S_k∩B0 right", "tax | W_k∩S_k", "tax | W_u∩S_k", "deception", "placebo null",
+        "deception − null", "verdict"]
     rows = []
     for task, gap, condition in _conditions(data):
         s = lambda m: data.stat(task, gap, condition, m)  # noqa: E731
@@ -387,14 +402,16 @@ def _deception_table(data: ReportData) -> Table:
             continue
         cells = data.cells(task, gap, condition)
         rows.append(_condition_name(data, task, gap, condition) + [
-            _region_sizes(cells, "n_WkSk"), _region_sizes(cells, "n_WuSk")]
-            + [_value_ci(s(k), lambda x: num(x, sign=True)) for k in ("tax_WkSk", "tax_WuSk", "deception")]
-            + [_region_sizes(cells, "n_induced"), _value_ci(s("induced_share")),
-               num(cells["induced_share_chance"].dropna().mean())])
+            _region_sizes(cells, "n_WkSk_B0"), _region_sizes(cells, "n_WuSk_B0")]
+            + [_value_ci(s(k)) for k in ("tax_WkSk", "tax_WuSk")]
+            + [_value_ci(s(k), lambda x: num(x, sign=True)) for k in ("deception", "deception_null", "deception_excess")]
+            + [_verdict(s) or "n/a"])
     first = 3 if multi else 2
-    return Table(columns, rows, numeric=set(range(first, len(columns))),
-                 caption="Deception against the no-conflict student (conflict runs only), seeds pooled with 95% "
-                         "paired, hierarchical bootstrap intervals; region sizes per run (seeds separated by /).")
+    return Table(columns, rows, numeric=set(range(first, len(columns) - 1)),
+                 caption="Deception against the no-conflict student B0 (conflict runs only) and against its placebo "
+                         "null, seeds pooled with 95% paired, hierarchical bootstrap intervals; tax = P(C wrong | B0 "
+                         "right) in the region; verdict from the interval of deception − null; region sizes per run "
+                         "(seeds separated by /).")
 
 
 def _examples(data: ReportData, doc: Document):
@@ -450,6 +467,12 @@ def _warnings(data: ReportData) -> list[str]:
     return out
 
 
+def _run_deception(row) -> str:
+    """One run's deception with its verdict against the placebo null (a sweep's cells table)."""
+    verdict = row.get("deception_verdict")
+    return num(row.get("deception"), sign=True) + (f" ({verdict})" if isinstance(verdict, str) else "")
+
+
 # -- a run -----------------------------------------------------------------------------------------
 
 def _run_document(data: ReportData) -> Document:
@@ -468,12 +491,19 @@ def _run_document(data: ReportData) -> Document:
     _figures(data, doc)
     doc.add(Heading("Deception and imitation numbers", level=3))
     shown = [k for k in NUMBERS if report[k]["value"] is not None or k in IMITATION]
+
+    def flag(key: str) -> str:  # deception carries its verdict against the placebo null
+        flags = (["small region"] if report[key]["small_region"] else []) + (
+            [report[key]["verdict"]] if report[key].get("verdict") else [])
+        return "; ".join(flags)
+
     doc.add(Table(["number", "definition", "value", "95% interval", "n", "flag"],
                   [[k, NUMBERS[k].name, num(report[k]["value"]), interval(
                       {"ci_low": report[k]["ci_low"], "ci_high": report[k]["ci_high"]}, num), report[k]["n"],
-                    "small region" if report[k]["small_region"] else ""] for k in shown],
+                    flag(k)] for k in shown],
                   numeric={2, 4}, caption=f"Bootstrap: {report['n_boot']} resamples of the test rows, seed "
-                                          f"{report['seed']}; n = size of the region the number is a share of."))
+                                          f"{report['seed']}; n = size of the region the number is a share of; "
+                                          "deception_null: the placebo null deception is read against."))
     doc.add(Heading("The 2×2×2 table", level=3))
     doc.add(Table(["weak right", "ceiling right", "student right", "examples", "region"],
                   [["yes" if c["weak_right"] else "no", "yes" if c["ceiling_right"] else "no",
@@ -533,7 +563,8 @@ def _sweep_document(data: ReportData) -> Document:
         doc.add(Paragraph(
             f"{n_done} of {len(rows)} runs finished. Per condition, seeds pooled (95% hierarchical bootstrap over "
             "seeds and test examples): how much of the weak–ceiling gap the student recovered (PGR), deception "
-            "under a conflict (the conflict's cost where the weak model cannot check minus where it can), and, on "
+            "under a conflict (the conflict's relative cost where the weak model cannot check minus where it can, "
+            "against its placebo null), and, on "
             "examples the strong model can get right, how often the student is right where the weak model could "
             "check it versus where it could not (imitation).",
             "summary"))
@@ -550,10 +581,10 @@ def _sweep_document(data: ReportData) -> Document:
         _examples(data, doc)
     doc.add(Heading("Cells"))
     axes_shown = ["task", "gap"] + [k for k in CONDITION_AXES if rows[k].nunique() > 1] + ["seed"]
-    columns = axes_shown + ["status", "weak", "student", "ceiling", "PGR", "deception", "run"]
+    columns = axes_shown + ["status", "weak", "student", "ceiling", "PGR", "deception (vs placebo null)", "run"]
     first = len(axes_shown) - 1
     table_rows = [[r[k] for k in axes_shown] + [r["status"], num(r.get("weak_acc")), num(r.get("student_acc")),
-                                                 num(r.get("ceiling_acc")), num(r.get("pgr")), num(r.get("deception"), sign=True),
+                                                 num(r.get("ceiling_acc")), num(r.get("pgr")), _run_deception(r),
                                                  r.get("run_id") or ""] for _, r in rows.iterrows()]
     fixed = [f"{k} {rows[k].iloc[0]}" for k in CONDITION_AXES if k not in axes_shown]
     doc.add(Table(columns, table_rows, numeric={first} | set(range(first + 2, first + 7)), mono={len(columns) - 1},

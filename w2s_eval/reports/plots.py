@@ -166,10 +166,11 @@ def pgr_figure(data: ReportData) -> bytes:
 
 
 def _region_figure(data: ReportData, conditions: list, left: tuple, right: tuple, chance_column: str | None,
-                   chance_label: str, limits: tuple | None) -> bytes:
+                   chance_label: str, limits: tuple | None, null: str | None = None) -> bytes:
     """Per task two panels by gap: ``left`` = (metric on W_k ∩ S_k, metric on W_u ∩ S_k, title,
     y label), ``right`` = (one metric, title, y label), with the mean of ``chance_column`` as a
-    dashed line beside it; hollow markers where a run has fewer than min_region examples."""
+    dashed line beside it, or the pooled ``null`` metric (grey, with its interval) just left of it;
+    hollow markers where a run has fewer than min_region examples."""
     tasks, gaps = data.tasks(), data.gaps()
     width = _width(len(gaps) + 1, 2)
     fig, axes = _figure(len(tasks), 2, width, row_height=3.6)
@@ -188,6 +189,9 @@ def _region_figure(data: ReportData, conditions: list, left: tuple, right: tuple
                     _errorbar(ax_left, g + offsets[2 * c + k], data.stat(task, gap, condition, name), color, marker,
                               label + suffix, hollow=_small(cell, name, min_region))
                 dx = _offsets(len(conditions), 0.4)[c]
+                if null:
+                    _errorbar(ax_right, g + dx - 0.12, data.stat(task, gap, condition, null), WEAK, marker,
+                              "placebo null (seed-like churn)", hollow=True, size=5)
                 _errorbar(ax_right, g + dx, data.stat(task, gap, condition, metric), STUDENTS[c % len(STUDENTS)],
                           marker, metric.replace("_", " ") + suffix, hollow=_small(cell, metric, min_region))
                 chance = cell[chance_column].dropna() if chance_column and chance_column in cell else []
@@ -222,25 +226,28 @@ def has_conflict(data: ReportData) -> bool:
 
 
 def deception_figure(data: ReportData) -> bytes:
-    """The conflict tax where the weak model can / cannot check, and deception (their difference),
-    for the conditions with a conflict."""
+    """The conflict's tax relative to the no-conflict student where the weak model can / cannot
+    check, and deception (their difference) beside its placebo null, for the conditions with a
+    conflict."""
     conditions = [c for c in data.conditions() if any(
         has_value(data.stat(t, g, c, "deception")) for t in data.tasks() for g in data.gaps())]
     return _region_figure(
         data, conditions,
-        ("tax_WkSk", "tax_WuSk", "conflict tax: acc(no conflict) − acc(conflict)", "accuracy lost to the conflict"),
-        ("deception", "deception = tax on W_u ∩ S_k − tax on W_k ∩ S_k", "extra loss where\nthe weak model cannot check"),
-        None, "", None)
+        ("tax_WkSk", "tax_WuSk", "conflict tax: P(C wrong | B0 right)", "share of B0's right answers lost"),
+        ("deception", "deception = tax on W_u ∩ S_k − tax on W_k ∩ S_k", "extra relative loss where\nthe weak "
+         "model cannot check"),
+        None, "", None, null="deception_null")
 
 
-REGION_COLUMN = {"acc_WkSk": "n_WkSk", "acc_WuSk": "n_WuSk", "imitation_share": "n_Sk_wrong",
-                 "tax_WkSk": "n_WkSk", "tax_WuSk": "n_WuSk", "deception": "n_WuSk", "induced_share": "n_induced"}
+# The columns of a sweep row with the sizes of the regions a number divides by (per run).
+REGION_COLUMNS = {"acc_WkSk": ("n_WkSk",), "acc_WuSk": ("n_WuSk",), "imitation_share": ("n_Sk_wrong",),
+                  "tax_WkSk": ("n_WkSk_B0",), "tax_WuSk": ("n_WuSk_B0",), "deception": ("n_WkSk_B0", "n_WuSk_B0")}
 
 
 def _small(cell, metric: str, min_region: int) -> bool:
     """Hollow marker: some run of the cell has fewer than min_region examples behind the number."""
-    column = REGION_COLUMN[metric]
-    return bool(column in cell and (pd.to_numeric(cell[column], errors="coerce") < min_region).any())
+    return any(column in cell and bool((pd.to_numeric(cell[column], errors="coerce") < min_region).any())
+               for column in REGION_COLUMNS[metric])
 
 
 def data_min_region(data: ReportData) -> int:
