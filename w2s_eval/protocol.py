@@ -48,13 +48,14 @@ from .splits import SPLITS, assign_splits, balance, holdout_groups
 from .provenance import provenance
 from .precision import resolve as resolve_precision
 from .store import RunLog, StepCache, atomic_write_json, atomic_write_parquet, check_writable, content_hash
-from .paradigms import Paradigm, check_supported, get_paradigm, linear_model_version, load_trained, new_model
+from .paradigms import (Paradigm, check_supported, get_paradigm, linear_model_version, load_trained, model_class,
+                        new_model)
 from .tasks import get_task, pair_task_names
 from .tasks.base import Task
 from .tasks.custom import custom_task
 from .trainers.bow import PAIR_CONTEXTS
 from .trainers.common import FINETUNE_MODES, check_train_args, resolve_quant
-from .trainers.losses import make_loss
+from .trainers.losses import check_loss, make_loss
 
 PROFILES = ("auto", "cpu", "gpu")
 WEAK_SELECT_SHARE = 0.2  # share of A (by group) on which the weak model chooses its epoch or C
@@ -150,9 +151,12 @@ def resolve_config(cfg: RunConfig) -> tuple[RunConfig, Task]:
     cfg.profile = resolve_profile(cfg.profile)
     task = resolve_task(cfg)
     paradigm = get_paradigm(cfg.paradigm)
-    check_supported(paradigm, task, cfg.loss.name, pair_task_names())
+    check_supported(paradigm, task, pair_task_names())
     weak_ref, strong_ref, via = gap_models(cfg.gap, cfg.profile, task.name, paradigm)
     cfg.weak_model, cfg.strong_model = cfg.weak_model or weak_ref, cfg.strong_model or strong_ref
+    # The loss trains the student only: the strong model as strong_train says (its finetune mode).
+    check_loss(model_class(cfg.strong_model, paradigm, cfg.strong_train), cfg.loss.name,
+               f"student (strong model {cfg.strong_model!r}, strong_train.finetune={cfg.strong_train.finetune})")
     # Intermediate models are the bootstrap method's: --via (or a gap's via rungs) selects it.
     if cfg.via and cfg.method not in ("naive", "bootstrap"):
         raise UserError(f"--via bootstraps through intermediate models, which is method 'bootstrap'; it cannot be "
