@@ -41,7 +41,7 @@ from .run_folder import MODEL_ROLES
 from .config import RunConfig, check_values, packaged_yaml
 from .deception import BASELINE, write_deception
 from .errors import UserError, unknown_name
-from .eval.metrics import accuracy, bootstrap_pgr, model_metrics
+from .eval.metrics import accuracy, bootstrap_pgr, interval_text, model_metrics
 from .models.resolve import ResolvedModel, resolve_model
 from .methods import MethodContext, TrainingSet, make_method
 from .splits import SPLITS, assign_splits, balance, holdout_groups
@@ -336,10 +336,10 @@ def run_steps(p: Prepared, out_dir: Path, run_dir: Path, quiet: bool, shared_cac
     weak_B, weak_val = labels.loc[B["id"]].to_numpy(), labels.loc[val["id"]].to_numpy()
 
     # -- 3. method: the weak supervision becomes the student's training set ---------------------
-    # The method sees A with ground truth and B, val, test without (tests/test_leaks.py).
-    unlabelled = {name: part.drop(columns="label") for name, part in (("B", B), ("val", val), ("test", test))}
+    # The method sees A with ground truth and B, val, test without, and of every split only the
+    # columns a supervisor may see: MethodContext cuts them (methods/base.py supervisor_view).
     ctx = MethodContext(cfg=cfg, task=p.task, paradigm=paradigm, weak_paradigm=weak_paradigm, weak=p.weak,
-                        strong=p.strong, via=p.via, A_fit=A_fit, A_select=A_select, **unlabelled,
+                        strong=p.strong, via=p.via, A_fit=A_fit, A_select=A_select, B=B, val=val, test=test,
                         weak_dir=weak_dir, weak_key=weak_key, label_key=label_key, weak_B=weak_B, weak_val=weak_val,
                         split_keys=split_keys, train=train, run_step=lambda step, key, work: cache.run(step, key, work, log),
                         features=lambda frame: strong_features(p.strong, cfg.strong_train, frame), log=log)
@@ -493,9 +493,8 @@ def summary_table(m: dict) -> str:
     if pgr["value"] is None:
         rows.append(f"PGR      n/a ({pgr['reason']})")
     else:
-        low = "-inf" if pgr["ci_low"] is None else f"{pgr['ci_low']:.3f}"
-        high = "+inf" if pgr["ci_high"] is None else f"{pgr['ci_high']:.3f}"
-        rows.append(f"PGR      {pgr['value']:.3f}  95% CI [{low}, {high}]")
+        ci = interval_text(pgr["ci_low"], pgr["ci_high"])
+        rows.append(f"PGR      {pgr['value']:.3f}  " + (f"95% CI {ci}" if ci else "no interval"))
         if pgr.get("reason"):
             rows.append(f"         ({pgr['reason']})")
     return "result:\n" + "\n".join("  " + r for r in rows)
