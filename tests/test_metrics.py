@@ -206,7 +206,7 @@ def test_not_identified_pgr_has_no_interval_and_says_why():
     (it was [−2.75, 3.10]); the CLI summary and the report say why."""
     from w2s_eval.eval.metrics import pgr_from_tables
     from w2s_eval.protocol import summary_table
-    from w2s_eval.reports import _pgr_sentence
+    from w2s_eval.reports import _pgr_sentence, _value_ci
 
     table = hand_table(weak_right=240, student_right=250, ceiling_right=260, n=400, both=100)
     out = pgr_from_tables(table, min_gap=0.05, n_boot=1000, seed=0)
@@ -218,6 +218,7 @@ def test_not_identified_pgr_has_no_interval_and_says_why():
     text = summary_table(metrics)
     assert "PGR      0.500  no interval" in text and "not identified" in text and "CI [" not in text.split("PGR")[1]
     pooled = {"mean": out["value"], "ci_low": None, "ci_high": None, "note": out["reason"]}
+    assert _value_ci(pooled) == "0.500 (not identified: no interval)"  # the report's tables
     sentence = _pgr_sentence(pooled, 1)
     assert sentence.startswith("50% (no interval: the gap's 95% interval") and "not identified" in sentence
 

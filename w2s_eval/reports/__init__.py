@@ -74,6 +74,8 @@ def _value_ci(stat: dict | None, fmt=num) -> str:
     if not stat or _missing(stat.get("mean")):
         return "n/a"
     ci = interval(stat, fmt)
+    if ci == "no interval" and "not identified" in (stat.get("note") or ""):
+        return fmt(stat["mean"]) + " (not identified: no interval)"  # the note says why
     return fmt(stat["mean"]) + ("" if ci == "no interval" else f" {ci}")
 
 
