@@ -4,7 +4,8 @@ Every paradigm's model has the same small interface, so the protocol runs them a
 ``fit(frame, soft_labels, val_frame, val_labels, loss, work_dir)``, ``predict_proba(frame)``
 (P(label = 1): for pairs, P(A ≻ B)), ``save(folder)`` and ``load(folder)``, and the class
 attribute ``losses``: the W2S losses (``--loss``) its ``fit`` trains with. A run whose student
-cannot use its loss fails at validation (``check_loss``), before any training.
+cannot use its loss fails at validation (``trainers.losses.check_loss`` on ``model_class``), before
+any training.
 """
 
 from __future__ import annotations
@@ -74,14 +75,6 @@ def model_class(ref: str, paradigm: Paradigm, train_cfg) -> type:
                             f"paradigm {paradigm.name!r} trains the model itself")
         return ProbeClassifier
     return paradigm.model_class
-
-
-def check_loss(cls: type, loss: str, who: str):
-    """A loss the student's model cannot train with is an error, never a run labelled with a loss
-    it did not use. Each model class declares the losses it accepts (``losses``)."""
-    if loss not in cls.losses:
-        raise UserError(f"loss.name (--loss): {loss!r} cannot train {who} ({cls.__name__}); it accepts: "
-                        f"{', '.join(cls.losses)}")
 
 
 def new_model(model: ResolvedModel, paradigm: Paradigm, train_cfg, seed: int, task):

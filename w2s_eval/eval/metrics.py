@@ -95,9 +95,8 @@ class Interval:
     one. ``ci_low`` / ``ci_high`` are None only when there is no interval: nothing to resample, or a
     statistic that has none (PGR withheld or not identified, ``pgr_from_tables``). In metrics.json
     an unbounded side is written as ``-Infinity`` / ``Infinity`` (Python's json reads them back).
-    ``undefined_share`` is the
-    share of resamples where the statistic is undefined (0/0, an empty region): they are left out
-    of the percentiles, and a reader should know how many.
+    ``undefined_share`` is the share of resamples where the statistic is undefined (0/0, an empty
+    region): they are left out of the percentiles, and a reader should know how many.
     """
 
     value: float | None
@@ -246,7 +245,7 @@ def pgr(acc_weak: float, acc_student: float, acc_ceiling: float, min_gap: float)
 
 def pgr_from_tables(counts_by_seed, *, min_gap: float, student: int = 2, n_boot: int = 1000, seed: int = 0,
                     level: float = 0.95) -> dict:
-    """PGR with its interval from run tables (``run_table``), one per seed.
+    """PGR with its interval from cell tables, one per seed (pooled: the ratio of the mean gaps).
 
     ``student`` is the table's model whose PGR this is (m0 is always the weak model and m1 the
     ceiling): 2 on a run table (``run_table``), and on a paired table (``PAIRED_MODELS``) 2 for the
