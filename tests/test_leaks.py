@@ -17,6 +17,12 @@ a model, so the tests assert on what the models produce.
 These tests found that the weak model chose its regularisation (TF-IDF, probes) or epoch on val's
 ground truth; it now chooses on a held-out fifth of its own split A (protocol.WEAK_SELECT_SHARE), so
 every run here flips B, val and test.
+
+The flip rewrites every column made from the truth (for pairs: chosen / rejected and the id), so a
+method reading any of them would change between the two runs. Section 4 shows that it would: a
+deliberately leaking method, reading ``chosen`` or the id, is caught as soon as the guard against
+it is undone (the context's column cut, methods/base.py ``supervisor_view``; ids made from the
+unordered pair, tasks/reward.py ``pair_id``).
 """
 
 import dataclasses
@@ -389,3 +395,14 @@ def test_a_method_reading_the_id_is_caught_and_pair_ids_carry_no_label(pair_slic
         patch.setattr(reward, "pair_id", lambda prefix, p, c, r: f"{prefix}-{text_key(p + chr(0) + c + chr(0) + r)}")
         with pytest.raises(AssertionError, match="the ids changed with the truth"):
             leak_check(pair_slice, tmp_path / "ordered", leaking_method)
+
+
+def test_bootstrapped_run_on_a_users_pair_file_trains_the_same_chain_on_flipped_truth(pair_slice, tmp_path):
+    """tfidf → minilm-l6 (probe, cross-fitted) → minilm-l6 (probe) on pairs: the chain's labels,
+    the bootstrapped student and the direct one."""
+    sets = TINY_PAIRS + ["strong_train.finetune=probe", "strong_train.max_length=64"]
+    flags = {"strong_model": "minilm-l6", "via": "minilm-l6"}
+    original = pair_run(pair_slice, tmp_path / "original", sets, **flags)
+    flipped = pair_run(flip(pair_slice, HELD_OUT), tmp_path / "flipped", sets, **flags)
+    assert {"via:minilm-l6", BASELINE} <= set(pd.read_parquet(flipped / "predictions.parquet").columns)
+    assert_supervisor_side_identical(original, flipped, HELD_OUT)
