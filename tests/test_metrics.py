@@ -199,6 +199,15 @@ def test_an_unbounded_side_is_infinite_and_prints_as_infinity():
     metrics = {role: {"acc": 0.5, "auroc": 0.5} for role in ("weak", "student", "ceiling")}
     metrics.update(gap=0.05, n_test=40, pgr={"value": 1.0, "ci_low": -np.inf, "ci_high": 2.0, "gap_ci_low": None})
     assert "PGR      1.000  95% CI [−∞, 2.000]" in summary_table(metrics)  # the CLI's
+    import pandas as pd
+
+    from w2s_eval.export import _interval
+    from w2s_eval.sweeps import summary_table as sweep_summary
+
+    assert _interval({"value": 1.0, "ci_low": 0.2, "ci_high": np.inf}) == "1.000 [0.200, +∞]"  # the model card's
+    condition = {"task": "t", "gap": "large", "paradigm": "classify", "loss": "xent", "method": "naive", "conflict": "none"}
+    pooled = pd.DataFrame([condition | {"metric": "pgr", "n_seeds": 2, "mean": 1.0, "ci_low": 0.2, "ci_high": np.inf}])
+    assert "1.000 [0.20,+∞]" in sweep_summary(pooled, metrics=("pgr",))  # the sweep's
 
 
 def test_not_identified_pgr_has_no_interval_and_says_why():
