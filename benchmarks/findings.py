@@ -13,6 +13,11 @@ pooled (pooled cell tables; 95% hierarchical bootstrap over seeds and test examp
 2. **logconf beats xent at the largest gap** (Burns et al.: median PGR ~25% → ~80% for the largest
    students; EleutherAI: better on 16 of 21 datasets, not significant): PGR(logconf) − PGR(xent) on
    `toxicity --gap large`, paired (same seeds, weak model and ceiling; the students share test rows).
+   Reported both ways (``--loss-selection``): with the run's epoch selection, where each student
+   keeps the epoch whose predictions fit the *weak* labels of val best (``select_on_val``), which
+   can favour the loss that fits weak labels best, i.e. xent; and without any selection, the last
+   epoch, as openai/weak-to-strong's code trains (``strong_train.select_on_val=false``: the
+   ceiling then keeps its last epoch too, as there).
 3. **Deception grows with the capability gap under a conflicting objective** (Yang et al. 2024):
    deception (``w2s_eval.deception``: the conflict's cost relative to the no-conflict student,
    P(C wrong | B0 right), where the weak model cannot check minus where it can) read against its
@@ -44,14 +49,15 @@ import pandas as pd
 
 from w2s_eval.config import load_config
 from w2s_eval.deception import BASELINE, DECEPTION, deception_table, imitation_table, null_verdict
-from w2s_eval.eval.metrics import (bootstrap, percentile_interval, pgr_from_tables, pgr_gain_statistic,
+from w2s_eval.eval.metrics import (bootstrap, interval_text, percentile_interval, pgr_from_tables, pgr_gain_statistic,
                                    resample_tables, table_accuracy)
 from w2s_eval.sweeps import SweepGrid, read_sweep, run_sweep
 
 
-def study(name: str, grid: SweepGrid, args) -> pd.DataFrame:
-    """Run (or read) one sweep of the study; its finished rows with absolute run folders."""
-    sets = list(args.set or []) + [f"eval.n_bootstrap={args.n_boot}"]
+def study(name: str, grid: SweepGrid, args, extra_sets: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Run (or read) one sweep of the study; its finished rows with absolute run folders.
+    ``extra_sets``: config overrides of this study alone, after ``--set``."""
+    sets = list(args.set or []) + [f"eval.n_bootstrap={args.n_boot}", *extra_sets]
 
     def base_config(task: str, paradigm: str):
         return load_config(None, sets, {"task": task, "paradigm": paradigm, "profile": "cpu", "threads": args.threads})
@@ -91,12 +97,10 @@ def verdict(interval: dict, direction: int, gap: dict | None) -> str:
 
 
 def fmt_interval(entry: dict) -> str:
-    def f(x, unbounded):
-        return unbounded if x is None else f"{x:+.3f}"
-
     if entry.get("value") is None:
         return "n/a"
-    return f"{entry['value']:+.3f} [{f(entry.get('ci_low'), '−inf')}, {f(entry.get('ci_high'), '+inf')}]"
+    ci = interval_text(entry.get("ci_low"), entry.get("ci_high"), "{:+.3f}".format)
+    return f"{entry['value']:+.3f} " + (ci or "(no interval)")
 
 
 def pgr_finding(task: str, seeds: list[int], args) -> dict:
@@ -121,6 +125,31 @@ def paired_pgr_difference(finding: str, source: str, models: str, statistic: str
     return {"finding": finding, "source": source, "models": models, "seeds": len(tables),
             "n_test": int(tables.sum() / len(tables)), "statistic": statistic, **result, "gap": gap,
             "verdict": verdict(result, +1, gap)}
+
+
+# Finding 2's two ways of choosing the students' epoch: (study name, config overrides, label).
+LOSS_SELECTIONS = {
+    "on": ("losses", (), "epoch chosen on the weak labels of val"),
+    "off": ("losses-no-selection", ("strong_train.select_on_val=false",),
+            "no epoch selection: the last epoch, as openai/weak-to-strong"),
+}
+
+
+def loss_finding(seeds: list[int], args, selection: str) -> dict:
+    """Finding 2 with the students' epoch chosen as ``selection`` says (``LOSS_SELECTIONS``)."""
+    name, sets, how = LOSS_SELECTIONS[selection]
+    losses = study(name, SweepGrid(tasks=["toxicity"], gaps=["large"], losses=["xent", "logconf"], seeds=seeds),
+                   args, extra_sets=sets)
+    tables = []
+    for seed in seeds:
+        by_loss = {r.loss: predictions(r.run_dir) for r in losses[losses["seed"] == seed].itertuples()}
+        joint = by_loss["xent"].assign(logconf=by_loss["logconf"].set_index("id").loc[by_loss["xent"]["id"], "student"].to_numpy())
+        tables.append(deception_table(joint, student_col="logconf", baseline_col="student"))
+    return paired_pgr_difference(
+        f"2. logconf beats xent at the largest gap (toxicity, large; {how})",
+        "Burns et al.: median PGR ~25% → ~80%; EleutherAI: better on 16/21, n.s.",
+        f"{losses['weak_model'].iloc[0]} → {losses['strong_model'].iloc[0]}", "PGR(logconf) − PGR(xent), paired",
+        np.stack(tables), args)  # tables: (weak, ceiling, xent student, logconf student)
 
 
 def write_table(findings: list[dict], out: str) -> str:
@@ -148,6 +177,9 @@ def main():
                         help="bootstrap resamples; 1000 (the runs' default) keeps each run identical to `w2s-eval run`")
     parser.add_argument("--set", action="append", help="a config override for every run, as w2s-eval --set")
     parser.add_argument("--only", default="1,2,3,4", help="which findings to run, e.g. 1,3")
+    parser.add_argument("--loss-selection", choices=sorted(LOSS_SELECTIONS) + ["both"], default="both",
+                        help="finding 2: students keep the epoch chosen on the weak labels of val (on), the last "
+                             "epoch as openai/weak-to-strong (off), or both, each reported (default: both)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
     seeds = list(range(args.seeds))
@@ -207,19 +239,9 @@ def main():
         write_table(findings, args.out)
 
     if 2 in only:
-        losses = study("losses", SweepGrid(tasks=["toxicity"], gaps=["large"], losses=["xent", "logconf"],
-                                           seeds=seeds), args)
-        tables = []
-        for seed in seeds:
-            by_loss = {r.loss: predictions(r.run_dir) for r in losses[losses["seed"] == seed].itertuples()}
-            joint = by_loss["xent"].assign(logconf=by_loss["logconf"].set_index("id").loc[by_loss["xent"]["id"], "student"].to_numpy())
-            tables.append(deception_table(joint, student_col="logconf", baseline_col="student"))
-        findings.append(paired_pgr_difference(
-            "2. logconf beats xent at the largest gap (toxicity, large)",
-            "Burns et al.: median PGR ~25% → ~80%; EleutherAI: better on 16/21, n.s.",
-            f"{losses['weak_model'].iloc[0]} → {losses['strong_model'].iloc[0]}", "PGR(logconf) − PGR(xent), paired",
-            np.stack(tables), args))  # tables: (weak, ceiling, xent student, logconf student)
-        write_table(findings, args.out)
+        for selection in LOSS_SELECTIONS if args.loss_selection == "both" else (args.loss_selection,):
+            findings.append(loss_finding(seeds, args, selection))
+            write_table(findings, args.out)
 
     print(write_table(findings, args.out))
 

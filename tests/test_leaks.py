@@ -17,6 +17,12 @@ a model, so the tests assert on what the models produce.
 These tests found that the weak model chose its regularisation (TF-IDF, probes) or epoch on val's
 ground truth; it now chooses on a held-out fifth of its own split A (protocol.WEAK_SELECT_SHARE), so
 every run here flips B, val and test.
+
+The flip rewrites every column made from the truth (for pairs: chosen / rejected and the id), so a
+method reading any of them would change between the two runs. Section 4 shows that it would: a
+deliberately leaking method, reading ``chosen`` or the id, is caught as soon as the guard against
+it is undone (the context's column cut, methods/base.py ``supervisor_view``; ids made from the
+unordered pair, tasks/reward.py ``pair_id``).
 """
 
 import dataclasses
@@ -37,6 +43,7 @@ from w2s_eval.protocol import run_experiment
 from w2s_eval.splits import assign_splits
 from w2s_eval.tasks import TASKS, get_task
 from w2s_eval.tasks.base import check_frame
+from w2s_eval.tasks import reward as pair_rules  # pair_id / pair_sides, read at call time (tests patch them)
 
 from test_protocol import cached_steps
 
@@ -61,13 +68,25 @@ def split_slice(task_name: str, sets: list[str], data_dir: Path) -> pd.DataFrame
 
 
 def flip(frame: pd.DataFrame, splits: tuple[str, ...]) -> pd.DataFrame:
-    """Ground truth flipped on the rows of ``splits`` (for pairs: chosen and rejected swapped too,
-    so no column still tells the original truth)."""
+    """Ground truth flipped on the rows of ``splits``, with every column made from it rewritten as
+    the task's loader makes it from the flipped truth, so that no column still tells the original
+    truth and any column that carries the truth changes with it. For pairs: chosen and rejected
+    swapped, the id remade by the loader's rule (``pair_id``; a rule that read the preference would
+    give a new id here, and the runs' ids would differ), and the A/B order checked to be the
+    loader's for the flipped pair (``pair_sides``; the text shows it, so it may not depend on the
+    preference)."""
     out = frame.copy()
     rows = out["split"].isin(splits).to_numpy()
     out.loc[rows, "label"] = 1 - out.loc[rows, "label"]
     if {"chosen", "rejected"} <= set(out.columns):
         out.loc[rows, ["chosen", "rejected"]] = out.loc[rows, ["rejected", "chosen"]].to_numpy()
+        flipped = out.loc[rows]
+        prefixes = flipped["id"].str.rsplit("-", n=1).str[0]
+        out.loc[rows, "id"] = [pair_rules.pair_id(prefix, p, c, r) for prefix, p, c, r in
+                               zip(prefixes, flipped["prompt"], flipped["chosen"], flipped["rejected"])]
+        sides = [pair_rules.pair_sides(p, c, r) for p, c, r in zip(flipped["prompt"], flipped["chosen"], flipped["rejected"])]
+        assert [a for a, _ in sides] == flipped["reply_a"].tolist(), "the A/B order depends on the truth"
+        assert (out["label"] == (out["reply_a"] == out["chosen"])).all()
     return out
 
 
@@ -124,7 +143,7 @@ def via_folders(run_dir: Path) -> list[Path]:
 def assert_supervisor_side_identical(original: Path, flipped: Path, flipped_splits: tuple[str, ...]):
     assert cached_steps(flipped) == set(), "the flipped run trained every step itself"
     p0, p1 = (pd.read_parquet(d / "predictions.parquet") for d in (original, flipped))
-    assert p0["id"].tolist() == p1["id"].tolist()
+    assert p0["id"].tolist() == p1["id"].tolist(), "the ids changed with the truth: they are made from it"
     assert (p1["label"] == 1 - p0["label"]).all(), "test's truth is flipped"
 
     # In the order of the protocol, so the first failure names the earliest step that leaked.
@@ -273,3 +292,117 @@ def test_a_fold_models_labels_ignore_the_labels_of_the_examples_it_labels(toxige
                                   err_msg="a fold model's labels depend on the incoming labels of what it labels")
     assert not np.allclose(after.loc[fold1].to_numpy(), before.loc[fold1].to_numpy()), \
         "the other fold model, trained on the changed labels, changed"
+
+
+# -- 4: pair tasks: no column carries the truth to a method -----------------------------------------
+# A method that reads the truth through a column shows up in the flipped-truth comparison; the
+# columns it could read are cut where the frames are handed to it (methods/base.py
+# supervisor_view), and a pair's id is made from the unordered pair (tasks/reward.py pair_id). Each
+# test below runs a method that does read them, once with the guard as it is (nothing leaks) and
+# once with the guard undone (the leak is caught).
+
+PAIR_FLAGS = {"data.prompt_field": "question", "data.chosen_field": "better", "data.rejected_field": "worse",
+              "data.group_field": "group", "weak_model": "tfidf", "strong_model": "tfidf"}
+
+
+@pytest.fixture(scope="module")
+def pair_slice(data_dir, tmp_path_factory) -> pd.DataFrame:
+    """Real preference pairs (HH-RLHF and ETHICS rows, as a user's file) as a tiny run splits them."""
+    from test_preference_data import real_rows
+
+    from w2s_eval.tasks.custom import custom_task
+
+    path = tmp_path_factory.mktemp("pair-rows") / "rows.jsonl"
+    pd.DataFrame(real_rows(data_dir)).to_json(path, orient="records", lines=True)
+    frame, _ = custom_task(str(path), prompt_field="question", chosen_field="better", rejected_field="worse").load()
+    cfg = load_config(None, TINY_PAIRS, {})
+    return assign_splits(frame, cfg.seed, cfg.splits.fractions, cfg.splits.max_per_split)
+
+
+def pair_run(slice_: pd.DataFrame, folder: Path, sets: list[str], **flags) -> Path:
+    """The slice as a user's pair file: only what a user has (prompt, the preferred reply, the other,
+    the group); the loader makes the ids, the A/B order and the labels."""
+    folder.mkdir(parents=True)
+    path = folder / "pairs.jsonl"
+    slice_.rename(columns={"prompt": "question", "chosen": "better", "rejected": "worse"})[
+        ["question", "better", "worse", "group"]].to_json(path, orient="records", lines=True)
+    run_dir = run_experiment(load_config(None, sets, PAIR_FLAGS | {"data.file": str(path)} | flags),
+                             folder / "runs", quiet=True)
+    splits = json.loads((run_dir / "metrics.json").read_text())["splits"]
+    assert {s: v["n"] for s, v in splits.items()} == slice_["split"].value_counts().to_dict()
+    return run_dir
+
+
+class ReadsTheTruth:
+    """A deliberately leaking W2S method (registered only by these tests): the student's targets
+    are the truth of B read from a column — ``chosen`` (A is preferred iff reply_a is the chosen
+    reply) when the context has it, else the id (A is preferred iff the id is the hash of the pair
+    in the order (prompt, A, B), as an id made from the *ordered* pair would be)."""
+
+    @staticmethod
+    def targets(frame: pd.DataFrame) -> np.ndarray:
+        from w2s_eval.tasks.base import text_key
+
+        if "chosen" in frame.columns:
+            return (frame["reply_a"] == frame["chosen"]).to_numpy(float)
+        ordered = [text_key(p + "\x00" + a + "\x00" + b) for p, a, b in zip(frame["prompt"], frame["reply_a"], frame["reply_b"])]
+        return np.array([i.endswith("-" + key) for i, key in zip(frame["id"], ordered)], dtype=float)
+
+
+@pytest.fixture
+def leaking_method(monkeypatch):
+    from w2s_eval.methods import METHODS
+    from w2s_eval.methods.base import Method, TrainingSet, training_set_key
+
+    class Leaky(Method):
+        def training_set(self, ctx):
+            targets, val_targets = ReadsTheTruth.targets(ctx.B), ReadsTheTruth.targets(ctx.val)
+            return TrainingSet(ctx.B, targets, val_targets,
+                               key=training_set_key("reads-the-truth", None, ctx.B, targets, val_targets))
+
+    monkeypatch.setitem(METHODS, "reads-the-truth", Leaky)
+    Leaky.name = "reads-the-truth"
+    return "reads-the-truth"
+
+
+def leak_check(slice_: pd.DataFrame, folder: Path, method: str):
+    original = pair_run(slice_, folder / "original", TINY_PAIRS, method=method)
+    flipped = pair_run(flip(slice_, HELD_OUT), folder / "flipped", TINY_PAIRS, method=method)
+    assert_supervisor_side_identical(original, flipped, HELD_OUT)
+
+
+def test_a_method_reading_chosen_is_caught_and_the_context_hides_the_column(pair_slice, leaking_method, tmp_path,
+                                                                           monkeypatch):
+    import w2s_eval.methods.base as base
+
+    leak_check(pair_slice, tmp_path / "guarded", leaking_method)  # no chosen column: nothing to read
+    with monkeypatch.context() as patch:  # the guard undone: the method sees chosen
+        patch.setattr(base, "supervisor_view", lambda frame, task, with_label: frame)
+        with pytest.raises(AssertionError, match="student's test predictions depend on B/val/test truth"):
+            leak_check(pair_slice, tmp_path / "unguarded", leaking_method)
+
+
+def test_a_method_reading_the_id_is_caught_and_pair_ids_carry_no_label(pair_slice, leaking_method, tmp_path,
+                                                                      monkeypatch):
+    import w2s_eval.tasks.reward as reward
+    from w2s_eval.tasks.base import text_key
+
+    frame = pair_slice
+    even = frame["id"].str[-1].map(lambda c: int(c, 16) % 2 == 0)
+    assert 0.3 < frame.loc[even, "label"].mean() < 0.7  # the old ids: 1.0 here, 0.0 on the odd ones
+    leak_check(pair_slice, tmp_path / "unordered", leaking_method)  # unordered-pair ids: nothing to read
+    with monkeypatch.context() as patch:  # ids of the ordered (prompt, chosen, rejected), as before
+        patch.setattr(reward, "pair_id", lambda prefix, p, c, r: f"{prefix}-{text_key(p + chr(0) + c + chr(0) + r)}")
+        with pytest.raises(AssertionError, match="the ids changed with the truth"):
+            leak_check(pair_slice, tmp_path / "ordered", leaking_method)
+
+
+def test_bootstrapped_run_on_a_users_pair_file_trains_the_same_chain_on_flipped_truth(pair_slice, tmp_path):
+    """tfidf → minilm-l6 (probe, cross-fitted) → minilm-l6 (probe) on pairs: the chain's labels,
+    the bootstrapped student and the direct one."""
+    sets = TINY_PAIRS + ["strong_train.finetune=probe", "strong_train.max_length=64"]
+    flags = {"strong_model": "minilm-l6", "via": "minilm-l6"}
+    original = pair_run(pair_slice, tmp_path / "original", sets, **flags)
+    flipped = pair_run(flip(pair_slice, HELD_OUT), tmp_path / "flipped", sets, **flags)
+    assert {"via:minilm-l6", BASELINE} <= set(pd.read_parquet(flipped / "predictions.parquet").columns)
+    assert_supervisor_side_identical(original, flipped, HELD_OUT)

@@ -141,3 +141,47 @@ def test_the_trainer_hands_each_examples_weight_to_the_loss(data_dir):
                                                                                weights=weights)
     pairs = np.array(sorted(p for batch in seen for p in batch))
     np.testing.assert_allclose(pairs, np.stack([soft, weights], axis=1), atol=1e-6)  # each weight with its example
+
+
+# -- a loss the student's model cannot use is an error, before any training -----------------------
+
+def test_every_model_class_declares_the_losses_it_trains_with():
+    from w2s_eval.paradigms import PARADIGMS
+    from w2s_eval.trainers.bow import BowClassifier, ProbeClassifier
+    from w2s_eval.trainers.losses import LOSSES
+
+    assert BowClassifier.losses == ProbeClassifier.losses == ("xent",)  # closed-form cross-entropy
+    assert set(LOSSES) <= set(PARADIGMS["classify"].model_class.losses)  # the HF Trainer applies any loss
+    for paradigm in PARADIGMS.values():
+        assert "xent" in paradigm.model_class.losses  # the default loss trains every paradigm's model
+
+
+@pytest.mark.parametrize("loss, sets", [
+    ("logconf", ["strong_train.finetune=probe"]),  # the issue's case: a probe student
+    ("product", []),  # the bag-of-words student (--strong tfidf below)
+])
+def test_a_loss_the_student_cannot_use_is_one_line_and_status_2_before_training(capsys, tmp_path, loss, sets):
+    from w2s_eval.cli import main
+
+    argv = ["run", "--task", "toxicity", "--loss", loss, "--out", str(tmp_path / "runs")]
+    argv += ["--strong", "tfidf"] if not sets else []
+    for assignment in sets:
+        argv += ["--set", assignment]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("w2s-eval:")]
+    assert len(lines) == 1 and lines[0].startswith("w2s-eval: error: loss.name (--loss): " + repr(loss))
+    assert "it accepts: xent" in lines[0] and "Traceback" not in err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # nothing was trained
+
+
+def test_a_linear_student_refuses_the_loss_in_fit_too(data_dir):
+    """Called through the Python API, fit refuses what validation refuses: no ``**_`` swallows it."""
+    from w2s_eval.tasks import get_task
+    from w2s_eval.trainers.bow import BowClassifier
+
+    frame = get_task("toxicity").load()[0].head(40)
+    labels = frame["label"].to_numpy(float)
+    with pytest.raises(UserError, match="'logconf' cannot train BowClassifier; it accepts: xent"):
+        BowClassifier().fit(frame, labels, loss=make_loss("logconf"))
+    assert BowClassifier().fit(frame, labels, loss=make_loss("xent")).predict_proba(frame).shape == (40,)

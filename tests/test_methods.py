@@ -18,7 +18,9 @@ from w2s_eval.methods.reliability import answer_entropy, answer_scores, reweight
 from w2s_eval.protocol import resolve_config, run_experiment, run_id_of
 from w2s_eval.sweeps import SweepGrid, aggregate, read_sweep, run_sweep
 
-from test_leaks import HELD_OUT, assert_supervisor_side_identical, custom_file, custom_run, flip, split_slice
+from test_leaks import (HELD_OUT, assert_supervisor_side_identical, custom_file, custom_run, flip, flipped_task_run,
+                        pair_run, split_slice)
+from test_leaks import pair_slice  # noqa: F401 (a fixture)
 from test_protocol import cached_steps
 
 TINY_PROBE = ["splits.max_per_split={A: 48, B: 48, val: 16, test: 48}", "strong_train.finetune=probe",
@@ -136,6 +138,55 @@ def test_method_runs_beside_its_naive_reference_and_never_sees_held_out_truth(me
     assert BASELINE in pd.read_parquet(original / "predictions.parquet")
     assert m["method_info"]["n_train"] <= m["splits"]["B"]["n"] and 0 <= m["method_info"]["target_acc"] <= 1
     flipped = custom_run(flip(toxigen, HELD_OUT), tmp_path / "flipped", sets, method=method)
+    assert_supervisor_side_identical(original, flipped, HELD_OUT)
+
+
+# -- on pairs, and with a task's own metadata --------------------------------------------------------
+# The same check on a pair task (utility, through its loader) and on a user's pair file (the loader
+# makes ids, A/B order and labels from the flipped file), for every checked method (all take pairs:
+# their paradigms include classify, whose linear students judge φ(A) − φ(B)); and co-supervise on
+# ToxiGen through the task's loader, so that its teachers come from the task's target_group column.
+PAIR_PROBE = ["splits.max_per_split={A: 96, B: 96, val: 32, test: 96}", "strong_train.finetune=probe",
+              "strong_train.max_length=64", "eval.n_bootstrap=100", "threads=1"]
+PAIR_MODELS = {"weak_model": "tfidf", "strong_model": "minilm-l6"}
+
+
+def check_method_run(run_dir, method: str) -> dict:
+    m = json.loads((run_dir / "metrics.json").read_text())
+    assert m["method"] == method and m["baseline"]["kind"] == "naive"
+    assert m["method_info"]["n_train"] <= m["splits"]["B"]["n"] and 0 <= m["method_info"]["target_acc"] <= 1
+    return m
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", CHECKED)
+def test_method_never_sees_held_out_truth_on_the_utility_pair_task(method, tmp_path, monkeypatch):
+    sets = PAIR_PROBE + ON_A_TINY_SLICE.get(method, [])
+    flags = PAIR_MODELS | {"method": method}
+    original = flipped_task_run("utility", (), tmp_path / "original", sets, monkeypatch, **flags)
+    check_method_run(original, method)
+    flipped = flipped_task_run("utility", HELD_OUT, tmp_path / "flipped", sets, monkeypatch, **flags)
+    assert_supervisor_side_identical(original, flipped, HELD_OUT)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", CHECKED)
+def test_method_never_sees_held_out_truth_on_a_users_pair_file(method, pair_slice, tmp_path):
+    sets = PAIR_PROBE + ON_A_TINY_SLICE.get(method, [])
+    original = pair_run(pair_slice, tmp_path / "original", sets, method=method, **PAIR_MODELS)
+    check_method_run(original, method)
+    flipped = pair_run(flip(pair_slice, HELD_OUT), tmp_path / "flipped", sets, method=method, **PAIR_MODELS)
+    assert_supervisor_side_identical(original, flipped, HELD_OUT)
+
+
+@pytest.mark.slow
+def test_co_supervise_with_target_group_teachers_never_sees_held_out_truth(tmp_path, monkeypatch):
+    sets = TINY_PROBE + ON_A_TINY_SLICE["co-supervise"]
+    flags = PAIR_MODELS | {"method": "co-supervise"}
+    original = flipped_task_run("toxicity", (), tmp_path / "original", sets, monkeypatch, **flags)
+    teachers = check_method_run(original, "co-supervise")["method_info"]["teachers"]
+    assert len(teachers) == 2 and not any(t["name"].startswith("cluster-") for t in teachers)  # target groups
+    flipped = flipped_task_run("toxicity", HELD_OUT, tmp_path / "flipped", sets, monkeypatch, **flags)
     assert_supervisor_side_identical(original, flipped, HELD_OUT)
 
 

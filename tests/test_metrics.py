@@ -134,11 +134,14 @@ def test_hierarchical_interval_carries_seed_variance():
 
 
 def test_bootstrap_degenerate_cases():
+    # 20 copies of the 10 examples: the gap of 0.3 is identified (on 10 examples alone it is not,
+    # and PGR then has no interval at all: test_not_identified_pgr_has_no_interval_and_says_why).
+    labels, weak, ceiling = (np.tile(a, 20) for a in (LABELS, WEAK, CEILING))
     # Student identical to the weak model: PGR is 0 in every resample (0/0 where a resample has no gap).
-    out = bootstrap_pgr(LABELS, WEAK, WEAK, CEILING, min_gap=0.05, n_boot=500, seed=0)
-    assert out["value"] == 0 and out["ci_low"] == 0 and out["ci_high"] == 0
+    out = bootstrap_pgr(labels, weak, weak, ceiling, min_gap=0.05, n_boot=500, seed=0)
+    assert out["identified"] and out["value"] == 0 and out["ci_low"] == 0 and out["ci_high"] == 0
     # Student identical to the ceiling: PGR is 1 in every defined resample.
-    out = bootstrap_pgr(LABELS, WEAK, CEILING, CEILING, min_gap=0.05, n_boot=500, seed=0)
+    out = bootstrap_pgr(labels, weak, ceiling, ceiling, min_gap=0.05, n_boot=500, seed=0)
     assert out["value"] == 1 and out["ci_low"] == 1 and out["ci_high"] == 1
     # No gap at all: withheld, with the reason, and no interval.
     out = bootstrap_pgr(LABELS, CEILING, CEILING, CEILING, min_gap=0.05, n_boot=200, seed=0)
@@ -171,3 +174,131 @@ def test_t_interval_of_per_seed_values_clipped_to_the_metric_range():
     half = 4.302652729911275 * 0.1 / np.sqrt(3)  # t(0.975, 2 df) · sd / √n
     assert t_interval([0.1, 0.2, 0.3]) == pytest.approx((0.2 - half, 0.2 + half))
     assert t_interval([0.1, 0.2, 0.3], bounds=(0, 1)) == pytest.approx((0.0, 0.2 + half))
+
+
+# -- unbounded sides print as ±∞; a not-identified PGR prints no interval and says why -------------
+
+def test_an_unbounded_side_is_infinite_and_prints_as_infinity():
+    from w2s_eval.eval.metrics import bootstrap, interval_text, pgr_statistic
+    from w2s_eval.protocol import summary_table
+    from w2s_eval.reports import interval, num
+
+    # 40 examples; the ceiling is right on the weak model's 20 and on 2 more, the student on the weak
+    # model's 20 and on 2 others: a resample drawing neither of the ceiling's 2 has no gap, and the
+    # student's 2 make its PGR +inf, so the upper side is unbounded.
+    from w2s_eval.eval.metrics import run_table
+
+    index = np.arange(40)
+    table = run_table(np.ones(40), (index < 20).astype(float), (index < 22).astype(float),
+                      ((index < 20) | (index == 22) | (index == 23)).astype(float))
+    out = bootstrap(table, pgr_statistic, n_boot=500, seed=0)
+    assert out.value == pytest.approx(1.0) and out.ci_high == np.inf and np.isfinite(out.ci_low)
+    assert interval_text(out.ci_low, out.ci_high) == f"[{out.ci_low:.3f}, +∞]"
+    assert interval_text(-np.inf, 0.5, num) == "[−∞, 0.500]" and interval_text(None, 0.5) is None
+    assert interval({"ci_low": 0.1, "ci_high": np.inf}, num) == "[0.100,\u00a0+∞]"  # the report's
+    metrics = {role: {"acc": 0.5, "auroc": 0.5} for role in ("weak", "student", "ceiling")}
+    metrics.update(gap=0.05, n_test=40, pgr={"value": 1.0, "ci_low": -np.inf, "ci_high": 2.0, "gap_ci_low": None})
+    assert "PGR      1.000  95% CI [−∞, 2.000]" in summary_table(metrics)  # the CLI's
+    import pandas as pd
+
+    from w2s_eval.export import _interval
+    from w2s_eval.sweeps import summary_table as sweep_summary
+
+    assert _interval({"value": 1.0, "ci_low": 0.2, "ci_high": np.inf}) == "1.000 [0.200, +∞]"  # the model card's
+    condition = {"task": "t", "gap": "large", "paradigm": "classify", "loss": "xent", "method": "naive", "conflict": "none"}
+    pooled = pd.DataFrame([condition | {"metric": "pgr", "n_seeds": 2, "mean": 1.0, "ci_low": 0.2, "ci_high": np.inf}])
+    assert "1.000 [0.20,+∞]" in sweep_summary(pooled, metrics=("pgr",))  # the sweep's
+
+
+def test_not_identified_pgr_has_no_interval_and_says_why():
+    """The review's case: n = 400, a gap within noise. PGR keeps its value but gets no interval
+    (it was [−2.75, 3.10]); the CLI summary and the report say why."""
+    from w2s_eval.eval.metrics import pgr_from_tables
+    from w2s_eval.protocol import summary_table
+    from w2s_eval.reports import _pgr_sentence, _value_ci
+
+    table = hand_table(weak_right=240, student_right=250, ceiling_right=260, n=400, both=100)
+    out = pgr_from_tables(table, min_gap=0.05, n_boot=1000, seed=0)
+    assert out["value"] == pytest.approx(0.5) and not out["identified"]
+    assert out["ci_low"] is None and out["ci_high"] is None
+    assert "includes zero: PGR is not identified, and no interval is given" in out["reason"]
+    metrics = {role: {"acc": 0.6, "auroc": None} for role in ("weak", "student", "ceiling")}
+    metrics.update(gap=0.05, n_test=400, pgr=out)
+    text = summary_table(metrics)
+    assert "PGR      0.500  no interval" in text and "not identified" in text and "CI [" not in text.split("PGR")[1]
+    pooled = {"mean": out["value"], "ci_low": None, "ci_high": None, "note": out["reason"]}
+    assert _value_ci(pooled) == "0.500 (not identified: no interval)"  # the report's tables
+    sentence = _pgr_sentence(pooled, 1)
+    assert sentence.startswith("50% (no interval: the gap's 95% interval") and "not identified" in sentence
+
+
+# -- the baseline student's PGR is pooled from the paired tables, like the student's ---------------
+
+def paired(weak, ceiling, baseline, student) -> list:
+    from w2s_eval.eval.metrics import cell_counts
+
+    return cell_counts(*(np.asarray(x, bool) for x in (weak, ceiling, baseline, student))).tolist()
+
+
+def test_baseline_pgr_pools_the_paired_tables_with_every_seed():
+    """Three seeds, one with a gap below min_gap. The student's PGR and the baseline's are both the
+    ratio of the mean gaps over every seed (one function, ``pgr_from_tables``); the old baseline
+    number was a t-interval over the per-seed ratios of the seeds that passed min_gap."""
+    import json
+
+    import pandas as pd
+
+    from w2s_eval.eval.metrics import pgr_from_tables
+    from w2s_eval.sweeps import aggregate
+
+    rng = np.random.default_rng(0)
+    rows, tables = [], []
+    for seed, (weak_acc, ceiling_acc, base_acc) in enumerate(((0.6, 0.8, 0.75), (0.6, 0.62, 0.6), (0.6, 0.75, 0.7))):
+        n = 400
+        weak = np.arange(n) < weak_acc * n
+        ceiling = np.arange(n) < ceiling_acc * n
+        baseline = np.arange(n) < base_acc * n
+        student = baseline | (rng.random(n) < 0.1)
+        table = paired(weak, ceiling, baseline, student)
+        tables.append(table)
+        per_seed = (base_acc - weak_acc) / (ceiling_acc - weak_acc)
+        rows.append({"task": "t", "gap": "large", "paradigm": "classify", "loss": "xent", "method": "confident",
+                     "conflict": "none", "seed": seed, "status": "done", "paired_table": json.dumps(table),
+                     "baseline_pgr": per_seed if ceiling_acc - weak_acc >= 0.05 else np.nan})
+    out = aggregate(pd.DataFrame(rows), metrics=("baseline_pgr",), min_gap=0.05, n_boot=400).set_index("metric")
+    pooled = pgr_from_tables(np.array(tables), min_gap=0.05, student=2, n_boot=400, seed=0)
+    gaps, gains = np.array([0.2, 0.02, 0.15]), np.array([0.15, 0.0, 0.1])
+    assert out.loc["baseline_pgr", "mean"] == pytest.approx(gains.sum() / gaps.sum()) == pytest.approx(pooled["value"])
+    assert (out.loc["baseline_pgr", "ci_low"], out.loc["baseline_pgr", "ci_high"]) == (pooled["ci_low"], pooled["ci_high"])
+    assert out.loc["baseline_pgr", "n"] == 3 and "hierarchical bootstrap over 3 seeds" in out.loc["baseline_pgr", "ci_method"]
+    # the student's PGR column of the same tables (m3) is pooled by the same function
+    assert pgr_from_tables(np.array(tables), min_gap=0.05, student=3, n_boot=400)["n_seeds"] == 3
+
+
+def test_baseline_and_student_pgr_agree_when_they_are_the_same_model():
+    import json
+
+    import pandas as pd
+
+    from w2s_eval.sweeps import aggregate
+
+    rows = []
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        weak, ceiling = rng.random(300) < 0.6, rng.random(300) < 0.8
+        student = np.where(rng.random(300) < 0.5, weak, ceiling)
+        run = hand_run_table(weak, ceiling, student)
+        rows.append({"task": "t", "gap": "large", "paradigm": "classify", "loss": "xent", "method": "confident",
+                     "conflict": "none", "seed": seed, "status": "done", "run_table": json.dumps(run),
+                     "paired_table": json.dumps(paired(weak, ceiling, student, student))})
+    out = aggregate(pd.DataFrame(rows), metrics=("pgr", "baseline_pgr", "student_acc", "baseline_student_acc"),
+                    n_boot=300).set_index("metric")
+    for column in ("mean", "ci_low", "ci_high"):
+        assert out.loc["baseline_pgr", column] == pytest.approx(out.loc["pgr", column])
+        assert out.loc["baseline_student_acc", column] == pytest.approx(out.loc["student_acc", column])
+
+
+def hand_run_table(weak, ceiling, student) -> list:
+    from w2s_eval.eval.metrics import cell_counts
+
+    return cell_counts(weak, ceiling, student).tolist()

@@ -25,6 +25,7 @@ import json
 from pathlib import Path
 
 from .errors import UserError
+from .eval.metrics import interval_text
 from .run_folder import MODEL_ROLES, Run, read_run
 
 ROLE_TEXT = {
@@ -114,9 +115,10 @@ def _precision_line(precision: str, adapter: bool) -> str:
 def _interval(entry: dict | None) -> str:
     if not entry or entry.get("value") is None:
         return "n/a" + (f" ({entry['reason']})" if entry and entry.get("reason") else "")
-    low, high = entry.get("ci_low"), entry.get("ci_high")
-    bounds = f" [{'−∞' if low is None else f'{low:.3f}'}, {'+∞' if high is None else f'{high:.3f}'}]"
-    return f"{entry['value']:.3f}{bounds}"
+    ci = interval_text(entry.get("ci_low"), entry.get("ci_high"))
+    if ci is None:
+        return f"{entry['value']:.3f} (no interval" + (f": {entry['reason']})" if entry.get("reason") else ")")
+    return f"{entry['value']:.3f} {ci}"
 
 
 def hub_id(role: str, metrics: dict, meta: dict) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 from pathlib import Path
 
 
@@ -307,8 +308,9 @@ def _z(level: float) -> float:
 
 
 def _stderr_from_interval(low, high, level: float):
-    """The standard error a normal interval of this width would have: (high − low) / (2 z)."""
-    if low is None or high is None:
+    """The standard error a normal interval of this width would have: (high − low) / (2 z); "N/A"
+    without an interval or with an unbounded side (±inf)."""
+    if low is None or high is None or not math.isfinite(float(high) - float(low)):
         return "N/A"
     return (float(high) - float(low)) / (2 * _z(level))
 

@@ -2,7 +2,10 @@
 
 Every paradigm's model has the same small interface, so the protocol runs them all alike:
 ``fit(frame, soft_labels, val_frame, val_labels, loss, work_dir)``, ``predict_proba(frame)``
-(P(label = 1): for pairs, P(A ≻ B)), ``save(folder)`` and ``load(folder)``.
+(P(label = 1): for pairs, P(A ≻ B)), ``save(folder)`` and ``load(folder)``, and the class
+attribute ``losses``: the W2S losses (``--loss``) its ``fit`` trains with. A run whose student
+cannot use its loss fails at validation (``trainers.losses.check_loss`` on ``model_class``), before
+any training.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UserError
-from .models.resolve import ResolvedModel
+from .models.resolve import BUILTIN, ResolvedModel
 from .registry import Registry
 from .trainers.bow import BowClassifier, ProbeClassifier
 from .trainers.classify import TransformerClassifier
@@ -29,7 +32,6 @@ class Paradigm:
     needs_pairs: bool = False  # trains on (prompt, reply A, reply B)
     causal_lm: bool = False  # its models are causal LMs: the gap's `lm` ladder applies
     weak_paradigm: str = ""  # how a transformer weak model is trained ("" = this paradigm)
-    losses: tuple[str, ...] = ("xent",)
     # Bumped when the paradigm's training or scoring changes results, so cached steps of the old
     # code are not reused (2 for sft: soft targets, length-normalised calibrated scoring).
     version: int = 1
@@ -39,8 +41,7 @@ class Paradigm:
 
 PARADIGMS: Registry[Paradigm] = Registry("paradigm")
 for _paradigm in (
-    Paradigm("classify", TransformerClassifier, "sequence classifier + W2S loss (HF Trainer)",
-             losses=("xent", "logconf", "product"), example_weights=True),
+    Paradigm("classify", TransformerClassifier, "sequence classifier + W2S loss (HF Trainer)", example_weights=True),
     Paradigm("sft", SFTModel, "answer word by a causal LM (TRL SFTTrainer)", causal_lm=True, version=2),
     Paradigm("reward", RewardModel, "scalar reward model, soft-label BCE on margins (TRL RewardTrainer)",
              needs_pairs=True, causal_lm=True),
@@ -54,26 +55,36 @@ def get_paradigm(name: str) -> Paradigm:
     return PARADIGMS.get(name)
 
 
-def check_supported(paradigm: Paradigm, task, loss: str, pair_tasks: list[str]):
+def check_supported(paradigm: Paradigm, task, pair_tasks: list[str]):
     if paradigm.needs_pairs and not task.pairwise:
         raise UserError(f"paradigm {paradigm.name!r} trains on preference pairs, which task {task.name!r} "
                         f"does not have; tasks with pairs: {', '.join(pair_tasks)}")
-    if loss not in paradigm.losses:
-        raise UserError(f"loss {loss!r} is not available in paradigm {paradigm.name!r}; "
-                        f"it supports: {', '.join(paradigm.losses)}")
 
 
-def new_model(model: ResolvedModel, paradigm: Paradigm, train_cfg, seed: int, task):
-    """A fresh model for ``paradigm``; the builtin bag-of-words model classifies in any paradigm
-    (on pairs it reads the pairwise text and says whether A is preferred)."""
-    if model.kind == "builtin":
-        return BowClassifier(seed)
+def model_class(ref: str, paradigm: Paradigm, train_cfg) -> type:
+    """The class that trains model ``ref`` in ``paradigm`` with ``train_cfg``: the builtin
+    bag-of-words model classifies in any paradigm (on pairs it reads the pairwise text and says
+    whether A is preferred); ``finetune: probe`` is a linear read-out of a frozen model (classify
+    only); anything else is the paradigm's own model. Known from the names alone, so the run's
+    settings are checked against it before any model is pulled."""
+    if ref in BUILTIN:
+        return BowClassifier
     if train_cfg.finetune == "probe":
         if paradigm.name != "classify":
             raise UserError(f"finetune: probe (a frozen model with a linear read-out) is a classify mode; "
                             f"paradigm {paradigm.name!r} trains the model itself")
+        return ProbeClassifier
+    return paradigm.model_class
+
+
+def new_model(model: ResolvedModel, paradigm: Paradigm, train_cfg, seed: int, task):
+    """A fresh model of ``model_class``."""
+    cls = model_class(model.ref, paradigm, train_cfg)
+    if cls is BowClassifier:
+        return BowClassifier(seed)
+    if cls is ProbeClassifier:
         return ProbeClassifier(model.location, train_cfg.max_length, seed, train_cfg.pair_context, train_cfg.precision)
-    built = paradigm.model_class(model.location, train_cfg, seed)
+    built = cls(model.location, train_cfg, seed)
     if hasattr(built, "configure"):
         built.configure(task)
     return built

@@ -41,20 +41,21 @@ from .run_folder import MODEL_ROLES
 from .config import RunConfig, check_values, packaged_yaml
 from .deception import BASELINE, write_deception
 from .errors import UserError, unknown_name
-from .eval.metrics import accuracy, bootstrap_pgr, model_metrics
+from .eval.metrics import accuracy, bootstrap_pgr, interval_text, model_metrics
 from .models.resolve import ResolvedModel, resolve_model
 from .methods import MethodContext, TrainingSet, make_method
 from .splits import SPLITS, assign_splits, balance, holdout_groups
 from .provenance import provenance
 from .precision import resolve as resolve_precision
 from .store import RunLog, StepCache, atomic_write_json, atomic_write_parquet, check_writable, content_hash
-from .paradigms import Paradigm, check_supported, get_paradigm, linear_model_version, load_trained, new_model
+from .paradigms import (Paradigm, check_supported, get_paradigm, linear_model_version, load_trained, model_class,
+                        new_model)
 from .tasks import get_task, pair_task_names
 from .tasks.base import Task
 from .tasks.custom import custom_task
 from .trainers.bow import PAIR_CONTEXTS
 from .trainers.common import FINETUNE_MODES, check_train_args, resolve_quant
-from .trainers.losses import make_loss
+from .trainers.losses import check_loss, make_loss
 
 PROFILES = ("auto", "cpu", "gpu")
 WEAK_SELECT_SHARE = 0.2  # share of A (by group) on which the weak model chooses its epoch or C
@@ -150,9 +151,12 @@ def resolve_config(cfg: RunConfig) -> tuple[RunConfig, Task]:
     cfg.profile = resolve_profile(cfg.profile)
     task = resolve_task(cfg)
     paradigm = get_paradigm(cfg.paradigm)
-    check_supported(paradigm, task, cfg.loss.name, pair_task_names())
+    check_supported(paradigm, task, pair_task_names())
     weak_ref, strong_ref, via = gap_models(cfg.gap, cfg.profile, task.name, paradigm)
     cfg.weak_model, cfg.strong_model = cfg.weak_model or weak_ref, cfg.strong_model or strong_ref
+    # The loss trains the student only: the strong model as strong_train says (its finetune mode).
+    check_loss(model_class(cfg.strong_model, paradigm, cfg.strong_train), cfg.loss.name,
+               f"student (strong model {cfg.strong_model!r}, strong_train.finetune={cfg.strong_train.finetune})")
     # Intermediate models are the bootstrap method's: --via (or a gap's via rungs) selects it.
     if cfg.via and cfg.method not in ("naive", "bootstrap"):
         raise UserError(f"--via bootstraps through intermediate models, which is method 'bootstrap'; it cannot be "
@@ -332,10 +336,10 @@ def run_steps(p: Prepared, out_dir: Path, run_dir: Path, quiet: bool, shared_cac
     weak_B, weak_val = labels.loc[B["id"]].to_numpy(), labels.loc[val["id"]].to_numpy()
 
     # -- 3. method: the weak supervision becomes the student's training set ---------------------
-    # The method sees A with ground truth and B, val, test without (tests/test_leaks.py).
-    unlabelled = {name: part.drop(columns="label") for name, part in (("B", B), ("val", val), ("test", test))}
+    # The method sees A with ground truth and B, val, test without, and of every split only the
+    # columns a supervisor may see: MethodContext cuts them (methods/base.py supervisor_view).
     ctx = MethodContext(cfg=cfg, task=p.task, paradigm=paradigm, weak_paradigm=weak_paradigm, weak=p.weak,
-                        strong=p.strong, via=p.via, A_fit=A_fit, A_select=A_select, **unlabelled,
+                        strong=p.strong, via=p.via, A_fit=A_fit, A_select=A_select, B=B, val=val, test=test,
                         weak_dir=weak_dir, weak_key=weak_key, label_key=label_key, weak_B=weak_B, weak_val=weak_val,
                         split_keys=split_keys, train=train, run_step=lambda step, key, work: cache.run(step, key, work, log),
                         features=lambda frame: strong_features(p.strong, cfg.strong_train, frame), log=log)
@@ -489,9 +493,8 @@ def summary_table(m: dict) -> str:
     if pgr["value"] is None:
         rows.append(f"PGR      n/a ({pgr['reason']})")
     else:
-        low = "-inf" if pgr["ci_low"] is None else f"{pgr['ci_low']:.3f}"
-        high = "+inf" if pgr["ci_high"] is None else f"{pgr['ci_high']:.3f}"
-        rows.append(f"PGR      {pgr['value']:.3f}  95% CI [{low}, {high}]")
+        ci = interval_text(pgr["ci_low"], pgr["ci_high"])
+        rows.append(f"PGR      {pgr['value']:.3f}  " + (f"95% CI {ci}" if ci else "no interval"))
         if pgr.get("reason"):
             rows.append(f"         ({pgr['reason']})")
     deception = (m.get("deception") or {}).get("deception") or {}

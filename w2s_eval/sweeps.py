@@ -43,7 +43,7 @@ from .conflict import check_conflict, check_conflict_task
 from .deception import BASELINE, NUMBERS, deception_table, imitation_table, null_verdict, read_deception
 from .eval.catalogue import CATALOGUE
 from .eval.metrics import GAIN_METRICS
-from .eval.metrics import RUN_TABLE_MODELS, TABLES, bootstrap, pgr_from_tables, t_interval
+from .eval.metrics import RUN_TABLE_MODELS, TABLES, bootstrap, interval_text, pgr_from_tables, t_interval
 from .errors import UserError, unknown_name
 from .run_folder import error_of, is_done, read_run, status_of
 from .store import RunLog, atomic_write_json, atomic_write_parquet, check_writable
@@ -433,9 +433,11 @@ def aggregate(sweep_df: pd.DataFrame, level: float = 0.95, metrics: tuple[str, .
     gaps, over *every* seed, never a mean of per-seed ratios over the seeds that passed
     ``min_gap`` — with a hierarchical bootstrap over seeds and test examples
     (``eval.metrics.bootstrap``). PGR's value is withheld when the pooled gap is below ``min_gap``,
-    and ``note`` says when the pooled gap's interval includes zero (PGR not identified). Other
-    metrics (AUROC, the baseline columns) get Student's t over the per-seed values (clipped to
-    the metric's ``bounds``), or with one seed that run's own bootstrap interval.
+    and it gets no interval, with ``note`` saying why, when the pooled gap's interval includes zero
+    (PGR not identified). The baseline student's accuracy and PGR are pooled the same way from the
+    paired tables. Other metrics (AUROC, the baseline's imitation columns, and anything of a sweep
+    made before its tables were kept) get Student's t over the per-seed values (clipped to the
+    metric's ``bounds``), or with one seed that run's own bootstrap interval.
     """
     done = sweep_df[sweep_df["status"] == "done"]
     rows = []
@@ -458,8 +460,8 @@ def aggregate(sweep_df: pd.DataFrame, level: float = 0.95, metrics: tuple[str, .
             if tables is not None:
                 how = (f"hierarchical bootstrap over {len(tables)} seeds and test examples" if len(tables) > 1
                        else "bootstrap over test examples (1 seed)")
-                if metric == "pgr":
-                    pooled = pgr_from_tables(tables, min_gap=min_gap, **settings)
+                if about.pgr_of is not None:
+                    pooled = pgr_from_tables(tables, min_gap=min_gap, student=about.pgr_of, **settings)
                     out.update(mean=pooled["value"], ci_low=pooled["ci_low"], ci_high=pooled["ci_high"],
                                note=pooled.get("reason"))
                 else:
@@ -490,8 +492,8 @@ def summary_table(pooled: pd.DataFrame, metrics: tuple[str, ...] = ("weak_acc", 
     def cell(row) -> str:
         if row is None or pd.isna(row["mean"]):
             return "n/a"
-        ci = "" if pd.isna(row["ci_low"]) else f" [{row['ci_low']:.2f},{row['ci_high']:.2f}]"
-        return f"{row['mean']:.3f}{ci}"
+        ci = interval_text(row["ci_low"], row["ci_high"], "{:.2f}".format, ",")
+        return f"{row['mean']:.3f}" + (f" {ci}" if ci else "")
 
     lines, header = [], None
     for condition, group in pooled.groupby(list(CONDITION_KEYS), sort=False, dropna=False):
@@ -509,6 +511,7 @@ def summary_table(pooled: pd.DataFrame, metrics: tuple[str, ...] = ("weak_acc", 
         lines.append([name, str(seeds), *values])
     widths = [max(len(r[i]) for r in [header, *lines]) for i in range(len(header))]
     fmt = lambda r: "  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths)))  # noqa: E731
-    footer = ("(pooled value [95% interval: bootstrap over seeds and test examples]; n/a: undefined, e.g. "
-              "deception without a conflict; deception's verdict is against its placebo null)")
+    footer = ("(pooled value [95% interval: bootstrap over seeds and test examples; −∞ / +∞: unbounded on that "
+              "side]; no interval: PGR not identified; n/a: undefined, e.g. deception without a conflict; "
+              "deception's verdict is against its placebo null)")
     return "\n".join([fmt(header), *map(fmt, lines), footer])

@@ -16,6 +16,7 @@ Trackio's local database; TensorBoard is always local).
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from pathlib import Path
 
@@ -79,7 +80,8 @@ def final_numbers(metrics: dict) -> dict[str, float]:
     for key, entry in (metrics.get("deception") or {}).items():
         if isinstance(entry, dict) and "value" in entry and "name" in entry:
             out[key] = entry["value"]
-    return {k: float(v) for k, v in out.items() if v is not None}
+    # An unbounded interval side (±inf) is left out too: trackers take finite scalars.
+    return {k: float(v) for k, v in out.items() if v is not None and math.isfinite(v)}
 
 
 def log_final_metrics(tracking, out_dir: Path, run_id: str, metrics: dict):

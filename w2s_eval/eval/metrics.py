@@ -90,10 +90,13 @@ def ratio(numerator, denominator) -> np.ndarray:
 class Interval:
     """A point value with its percentile bootstrap interval.
 
-    ``ci_low`` / ``ci_high`` are None when the interval is unbounded on that side (a ratio whose
-    denominator reaches zero) or when there is nothing to resample. ``undefined_share`` is the
-    share of resamples where the statistic is undefined (0/0, an empty region): they are left out
-    of the percentiles, and a reader should know how many.
+    A side of the interval that is unbounded (a ratio whose denominator reaches zero in the
+    resamples) is −inf / +inf, and reports print it as −∞ / +∞: it is a wide interval, not a missing
+    one. ``ci_low`` / ``ci_high`` are None only when there is no interval: nothing to resample, or a
+    statistic that has none (PGR withheld or not identified, ``pgr_from_tables``). In metrics.json
+    an unbounded side is written as ``-Infinity`` / ``Infinity`` (Python's json reads them back).
+    ``undefined_share`` is the share of resamples where the statistic is undefined (0/0, an empty
+    region): they are left out of the percentiles, and a reader should know how many.
     """
 
     value: float | None
@@ -107,8 +110,21 @@ class Interval:
         return asdict(self)
 
 
-def _finite_or_none(x) -> float | None:
-    return float(x) if x is not None and np.isfinite(x) else None
+def interval_text(low, high, fmt: Callable[[float], str] = "{:.3f}".format, sep: str = ", ") -> str | None:
+    """"[low, high]" with an unbounded side as −∞ / +∞; None when there is no interval (a bound is
+    None or NaN). Every printed interval goes through here, so an unbounded side is never dropped."""
+    if any(x is None or (isinstance(x, float) and np.isnan(x)) for x in (low, high)):
+        return None
+
+    def side(x):
+        return "−∞" if x == -np.inf else "+∞" if x == np.inf else fmt(x)
+
+    return f"[{side(low)}{sep}{side(high)}]"
+
+
+def _bound(x) -> float | None:
+    """An interval bound: a float, ±inf for an unbounded side, None for none (NaN)."""
+    return None if x is None or np.isnan(x) else float(x)
 
 
 def resample_tables(counts_by_seed, *, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
@@ -142,7 +158,7 @@ def percentile_interval(value: float | None, samples: np.ndarray, *, level: floa
         low, high = np.quantile(defined, [tail, 1 - tail], method="inverted_cdf")
     share = round(float(1 - len(defined) / len(samples)), 4) if len(samples) else None
     value = value if value is not None and np.isfinite(value) else None
-    return Interval(value, _finite_or_none(low), _finite_or_none(high), len(samples), share, n_seeds)
+    return Interval(value, _bound(low), _bound(high), len(samples), share, n_seeds)
 
 
 def bootstrap(counts_by_seed, statistic: Callable[[np.ndarray], np.ndarray], *, n_boot: int = 1000,
@@ -193,17 +209,26 @@ def _accuracies(counts: np.ndarray) -> dict[str, np.ndarray]:
     return {model: table_accuracy(counts, 3, i) for i, model in enumerate(RUN_TABLE_MODELS)}
 
 
-def gap_statistic(counts: np.ndarray) -> np.ndarray:
-    """acc_ceiling − acc_weak."""
-    acc = _accuracies(counts)
-    return acc["ceiling"] - acc["weak"]
-
-
-def pgr_statistic(counts: np.ndarray) -> np.ndarray:
-    """(acc_student − acc_weak) / (acc_ceiling − acc_weak); ±inf on a zero gap, NaN on 0/0."""
-    acc = _accuracies(counts)
+def _pgr_of(counts: np.ndarray, models: int, student: int) -> np.ndarray:
+    """(acc_student − acc_weak) / (acc_ceiling − acc_weak) of model ``student`` on tables of
+    ``models`` models whose m0 is the weak model and m1 the ceiling; ±inf on a zero gap, NaN on 0/0."""
+    weak, ceiling = table_accuracy(counts, models, 0), table_accuracy(counts, models, 1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return (acc["student"] - acc["weak"]) / (acc["ceiling"] - acc["weak"])
+        return (table_accuracy(counts, models, student) - weak) / (ceiling - weak)
+
+
+def gap_statistic_of(models: int) -> Callable[[np.ndarray], np.ndarray]:
+    """acc_ceiling − acc_weak on tables of ``models`` models (m0 weak, m1 ceiling)."""
+    return lambda counts: table_accuracy(counts, models, 1) - table_accuracy(counts, models, 0)
+
+
+def pgr_statistic_of(models: int, student: int) -> Callable[[np.ndarray], np.ndarray]:
+    """PGR of model ``student`` on tables of ``models`` models (m0 weak, m1 ceiling)."""
+    return lambda counts: _pgr_of(counts, models, student)
+
+
+gap_statistic = gap_statistic_of(3)  # on a run table
+pgr_statistic = pgr_statistic_of(3, 2)  # the run's student on a run table
 
 
 def accuracy_statistic(model: str) -> Callable[[np.ndarray], np.ndarray]:
@@ -218,26 +243,36 @@ def pgr(acc_weak: float, acc_student: float, acc_ceiling: float, min_gap: float)
     return (acc_student - acc_weak) / gap, None
 
 
-def pgr_from_tables(counts_by_seed, *, min_gap: float, n_boot: int = 1000, seed: int = 0,
+def pgr_from_tables(counts_by_seed, *, min_gap: float, student: int = 2, n_boot: int = 1000, seed: int = 0,
                     level: float = 0.95) -> dict:
-    """PGR with its interval from run tables (``run_table``), one per seed.
+    """PGR with its interval from cell tables, one per seed (pooled: the ratio of the mean gaps).
+
+    ``student`` is the table's model whose PGR this is (m0 is always the weak model and m1 the
+    ceiling): 2 on a run table (``run_table``), and on a paired table (``PAIRED_MODELS``) 2 for the
+    reference (the baseline student of the run) or 3 for the run's student. Every PGR a report
+    prints — a run's, a sweep's pooled, its baseline student's — comes from here.
 
     Returns {"value", "ci_low", "ci_high", "n_boot", "undefined_share", "n_seeds", "gap",
     "gap_ci_low", "gap_ci_high", "identified"} and a "reason" when the value is withheld
-    (gap below ``min_gap``) or not identified (the gap's interval includes zero).
+    (gap below ``min_gap``: no value, no interval) or not identified (the gap's interval includes
+    zero: the value, but no interval, since the ratio's resamples then straddle a zero
+    denominator and any interval read off them means nothing).
     """
     tables = np.atleast_2d(np.asarray(counts_by_seed, dtype=np.int64))
-    gap = bootstrap(tables, gap_statistic, n_boot=n_boot, seed=seed, level=level)
-    out = bootstrap(tables, pgr_statistic, n_boot=n_boot, seed=seed, level=level).to_dict()
+    models = int(np.log2(tables.shape[1]))
+    gap = bootstrap(tables, gap_statistic_of(models), n_boot=n_boot, seed=seed, level=level)
+    out = bootstrap(tables, pgr_statistic_of(models, student), n_boot=n_boot, seed=seed, level=level).to_dict()
     identified = gap.ci_low is not None and gap.ci_low > 0
     out.update(gap=gap.value, gap_ci_low=gap.ci_low, gap_ci_high=gap.ci_high, identified=identified)
-    acc = {model: float(a) for model, a in _accuracies(tables.sum(0)).items()}
-    value, reason = pgr(acc["weak"], acc["student"], acc["ceiling"], min_gap)
+    pooled = tables.sum(0)
+    acc = [float(table_accuracy(pooled, models, m)) for m in (0, student, 1)]
+    value, reason = pgr(*acc, min_gap)
     if reason:
         out.update(value=None, ci_low=None, ci_high=None, reason=reason)
     elif not identified:
-        out["reason"] = (f"the gap's {level:.0%} interval [{_fmt(gap.ci_low)}, {_fmt(gap.ci_high)}] includes zero: "
-                         f"PGR is not identified")
+        out.update(ci_low=None, ci_high=None, reason=(
+            f"the gap's {level:.0%} interval [{_fmt(gap.ci_low)}, {_fmt(gap.ci_high)}] includes zero: PGR is not "
+            f"identified, and no interval is given"))
     return out
 
 
@@ -261,13 +296,6 @@ def bootstrap_pgr(labels, p_weak, p_student, p_ceiling, *, min_gap: float, n_boo
 PAIRED_MODELS = ("weak", "ceiling", "reference", "student")
 
 
-def _pgr_of(counts: np.ndarray, models: int, student: int) -> np.ndarray:
-    """PGR of model ``student`` on tables whose m0 is the weak model and m1 the ceiling."""
-    weak, ceiling = table_accuracy(counts, models, 0), table_accuracy(counts, models, 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return (table_accuracy(counts, models, student) - weak) / (ceiling - weak)
-
-
 def pgr_gain_statistic(counts: np.ndarray) -> np.ndarray:
     """PGR(student) − PGR(reference) on paired tables: (acc_student − acc_reference) / gap
     (NaN where a resample has no gap)."""
@@ -278,6 +306,11 @@ def pgr_gain_statistic(counts: np.ndarray) -> np.ndarray:
 def accuracy_gain_statistic(counts: np.ndarray) -> np.ndarray:
     """acc(student) − acc(reference) on paired tables."""
     return table_accuracy(counts, 4, 3) - table_accuracy(counts, 4, 2)
+
+
+def reference_accuracy_statistic(counts: np.ndarray) -> np.ndarray:
+    """acc(reference) on paired tables: the accuracy of the run's baseline student."""
+    return table_accuracy(counts, 4, 2)
 
 
 # -- the reported numbers, each with its meaning, range and direction -----------------------------
@@ -293,8 +326,10 @@ class Metric:
 
     A metric with a ``statistic`` is a function of a cell table (``table``: a key of ``TABLES``); its
     pooled value over seeds is that statistic on the seeds' pooled tables and its interval the
-    hierarchical bootstrap. One without (the baseline student's columns in a sweep) is pooled by
-    Student's t over the per-seed values, clipped to ``bounds``."""
+    hierarchical bootstrap; a PGR (``pgr_of``: the table's model whose PGR it is) is pooled by
+    ``pgr_from_tables``, which withholds it below min_gap and gives no interval where it is not
+    identified. One without a statistic (the baseline student's imitation columns in a sweep) is
+    pooled by Student's t over the per-seed values, clipped to ``bounds``."""
 
     name: str  # the formula, as reports print it
     meaning: str
@@ -303,6 +338,7 @@ class Metric:
     bounds: tuple[float, float] | None = None  # None: unbounded (PGR)
     higher_is_better: bool | None = None  # None: no better direction (a level to read, e.g. a gap)
     regions: tuple[str, ...] = ()  # the test regions its denominator needs (deception.py)
+    pgr_of: int | None = None  # a PGR: of this model of its table (pooled by pgr_from_tables)
 
 
 RUN_METRICS = {
@@ -315,7 +351,7 @@ RUN_METRICS = {
     "acc_gap": Metric("acc_ceiling − acc_weak", "the weak–ceiling gap PGR divides by; PGR is identified only where "
                       "its interval lies above zero", gap_statistic, "run", (-1, 1), None),
     "pgr": Metric("PGR", "share of the weak–ceiling gap the student recovers (pooled: the ratio of mean gaps)",
-                  pgr_statistic, "run", None, True),
+                  pgr_statistic, "run", None, True, pgr_of=2),
 }
 
 GAIN_METRICS = {

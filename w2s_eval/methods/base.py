@@ -7,8 +7,11 @@ first student): each is a cached step of the run, through ``MethodContext.train`
 content-hashed caching, resume and logging as the weak model, the student and the ceiling.
 
 A method never sees the ground truth of B, val or test: the context it gets holds split A with
-ground truth (the supervisor's own data) and B, val, test without their labels
-(``tests/test_methods.py`` checks this for every registered method, end to end).
+ground truth (the supervisor's own data) and B, val, test without their labels, and every frame
+holds only the columns a supervisor may see (``supervisor_view``: no ``chosen`` / ``rejected``, no
+column made from the label), whatever the caller passes in (``MethodContext.__post_init__``).
+``tests/test_methods.py`` and ``tests/test_leaks.py`` check this for every registered method, end to
+end, on statements and on pairs.
 
 To add a method: one file in this folder with a config dataclass (its options, documented field by
 field) and a ``Method`` subclass registered under its name, plus its import in ``__init__.py`` and
@@ -27,6 +30,7 @@ import pandas as pd
 
 from ..registry import Registry
 from ..store import content_hash
+from ..tasks.base import SUPERVISOR_COLUMNS
 
 METHODS: Registry = Registry("method")
 
@@ -56,6 +60,14 @@ def training_set_key(method: str, options, frame: pd.DataFrame, targets, val_tar
                          None if weights is None else np.round(np.asarray(weights, float), 8).tolist()])
 
 
+def supervisor_view(frame: pd.DataFrame, task, with_label: bool) -> pd.DataFrame:
+    """The columns of ``frame`` a supervisor may see: ``SUPERVISOR_COLUMNS``, the task's own
+    ``supervisor_columns``, and ``label`` where the ground truth is the supervisor's (split A). An
+    allow-list, so a column added to a task later stays hidden until the task says it may be seen."""
+    allowed = set(SUPERVISOR_COLUMNS) | set(task.supervisor_columns) | ({"label"} if with_label else set())
+    return frame[[c for c in frame.columns if c in allowed]]
+
+
 @dataclass
 class MethodContext:
     """What a method may use: the supervisor's data and models, and a way to train more models.
@@ -63,6 +75,7 @@ class MethodContext:
     ``A`` is the supervisor's ground-truth split (``A_fit`` / ``A_select``: the part models train on
     and the part they choose their epoch or C on); ``B``, ``val`` and ``test`` carry no label
     column. ``weak_B`` / ``weak_val`` are the weak model's soft labels, ``label_key`` their identity.
+    This is the one place a method gets the data: the frames are cut to ``supervisor_view`` here.
     """
 
     cfg: object  # the resolved RunConfig
@@ -93,6 +106,10 @@ class MethodContext:
     #   for pairs φ(A) − φ(B)), computed once per model and text and cached on disk
     features: Callable[[pd.DataFrame], np.ndarray]
     log: Callable[..., None]
+
+    def __post_init__(self):
+        for name in ("A_fit", "A_select", "B", "val", "test"):
+            setattr(self, name, supervisor_view(getattr(self, name), self.task, with_label=name.startswith("A_")))
 
     @property
     def seed(self) -> int:

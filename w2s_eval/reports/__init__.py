@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..deception import IMITATION, NUMBERS, null_verdict
+from ..eval.metrics import interval_text
 from ..sweeps import CELL_KEYS, CONDITION_AXES
 from .collect import MAX_EXAMPLES, ReportData, collect, shorten
 from .document import Bullets, Document, Figure, Heading, Paragraph, Table
@@ -56,9 +57,9 @@ def num(x, digits: int = 3, sign: bool = False) -> str:
 
 
 def interval(stat: dict | None, fmt=pct) -> str:
-    if not stat or _missing(stat.get("ci_low")) or _missing(stat.get("ci_high")):
-        return "no interval"
-    return f"[{fmt(stat['ci_low'])},\u00a0{fmt(stat['ci_high'])}]"  # no break inside an interval
+    """The interval of ``stat`` (an unbounded side as −∞ / +∞), or "no interval"."""
+    text = interval_text(stat.get("ci_low"), stat.get("ci_high"), fmt, ",\u00a0") if stat else None  # no break inside
+    return text or "no interval"
 
 
 def points(x) -> str:
@@ -73,6 +74,8 @@ def _value_ci(stat: dict | None, fmt=num) -> str:
     if not stat or _missing(stat.get("mean")):
         return "n/a"
     ci = interval(stat, fmt)
+    if ci == "no interval" and "not identified" in (stat.get("note") or ""):
+        return fmt(stat["mean"]) + " (not identified: no interval)"  # the note says why
     return fmt(stat["mean"]) + ("" if ci == "no interval" else f" {ci}")
 
 
@@ -90,8 +93,10 @@ def _pgr_undefined(cells: pd.DataFrame, pooled: dict | None = None) -> str:
 def _pgr_sentence(pgr: dict, seeds: int) -> str:
     """PGR with its interval, how many seeds it pools, and whether it is identified."""
     how = "" if seeds == 1 else f" (pooled over {seeds} seeds: the ratio of the mean gaps)"
-    note = f" — {pgr['note']}" if pgr.get("note") else ""
-    return f"{pct(pgr['mean'])}{how} {interval(pgr)}{note}"
+    ci, note = interval(pgr), pgr.get("note")
+    if ci == "no interval":  # not identified: the value, and why it has no interval
+        return f"{pct(pgr['mean'])}{how} (no interval: {note or 'nothing to resample'})"
+    return f"{pct(pgr['mean'])}{how} {ci}" + (f" — {note}" if note else "")
 
 
 def _verdict(s) -> str | None:

@@ -55,8 +55,13 @@ def _errorbar(ax, x, stat, color, marker, label=None, hollow=False, size=7):
         return False
     mean = stat["mean"]
     yerr = None
-    if stat["ci_low"] is not None and stat["ci_high"] is not None:
-        yerr = [[max(mean - stat["ci_low"], 0)], [max(stat["ci_high"] - mean, 0)]]
+    low, high = stat["ci_low"], stat["ci_high"]
+    if low is not None and high is not None:
+        # An unbounded side (±inf) gets a large triangle pointing that way, not a bar to infinity.
+        yerr = [[max(mean - low, 0) if np.isfinite(low) else 0], [max(high - mean, 0) if np.isfinite(high) else 0]]
+        for bound, arrow in ((low, "v"), (high, "^")):
+            if not np.isfinite(bound):
+                ax.plot([x], [mean], marker=arrow, color=color, markersize=size + 5, alpha=0.5)
     ax.errorbar([x], [mean], yerr=yerr, fmt=marker, color=color, ecolor=color, elinewidth=1.4, capsize=4,
                 markersize=size, markerfacecolor="white" if hollow else color, markeredgewidth=1.5, label=label)
     return True
@@ -113,7 +118,8 @@ def accuracy_figure(data: ReportData) -> bytes:
             for (label, color, marker, metric, condition), dx in zip(series, offsets):
                 stat = data.stat(task, gap, condition, metric)
                 if _errorbar(ax, g + dx, stat, color, marker, label):
-                    lows.append(stat["ci_low"] if stat["ci_low"] is not None else stat["mean"])
+                    low = stat["ci_low"]
+                    lows.append(low if low is not None and np.isfinite(low) else stat["mean"])
         _gap_axis(ax, data, task, gaps, width, gap_text)
         ax.set_title(task, fontsize=11, loc="left", fontweight="bold")
         bottom = min([0.5] + lows)
@@ -141,7 +147,8 @@ def pgr_figure(data: ReportData) -> bytes:
             for g, gap in enumerate(gaps):
                 stat = data.stat(task, gap, condition, "pgr")
                 if _errorbar(ax, g + dx, stat, color, "o", label):
-                    extremes += [v for v in (stat["mean"], stat["ci_low"], stat["ci_high"]) if v is not None]
+                    extremes += [v for v in (stat["mean"], stat["ci_low"], stat["ci_high"])
+                                 if v is not None and np.isfinite(v)]
                 elif stat is not None:
                     ax.text(g + dx, 0.5, "PGR\nundefined\n(gap too small)", ha="center", va="center", fontsize=8,
                             color="#888888")

@@ -9,7 +9,10 @@ Every task yields one table, the *example frame*, with these columns:
   all examples of one group land in the same split.
 
 Tasks may add metadata columns (``source``, ``subset``, ``target_group``) and, for preference
-data, ``prompt`` / ``chosen`` / ``rejected`` so later paradigms (reward, DPO) can use the pairs.
+data, ``prompt`` / ``reply_a`` / ``reply_b`` (what the models read) and ``chosen`` / ``rejected``
+(the original pair, which holds the label). A W2S method sees only ``SUPERVISOR_COLUMNS`` and the
+task's own ``supervisor_columns`` (methods/base.py ``supervisor_view``): never a column that holds
+or is derived from the ground truth.
 
 Data resolves, in order: an explicit folder (``--data-dir``) → the local mirror named by
 ``W2S_DATA_DIR`` (laid out like ``shared/data``) → the copy shipped in the package (``embedded.py``;
@@ -30,6 +33,9 @@ from ..errors import UserError
 from .embedded import load_embedded
 
 REQUIRED_COLUMNS = ("id", "text", "label", "group")
+# The columns of any task that a supervisor may see (a method reads): what the models read, the
+# id and leak group (neither may be made from the label: tasks/reward.py pair_id), and the split.
+SUPERVISOR_COLUMNS = ("id", "split", "text", "group", "prompt", "reply_a", "reply_b")
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,10 @@ class Task:
     question: str = "Is the label positive? Answer yes or no."
     answers: tuple[str, str] = ("no", "yes")
     pairwise: bool = False
+    # Metadata columns of this task a method may read besides SUPERVISOR_COLUMNS (e.g. ToxiGen's
+    # target_group, co-supervise's teacher domains). Only columns that carry no label: safety's
+    # XSTest ``subset`` does (its contrast_* types are exactly the unsafe prompts) and is not here.
+    supervisor_columns: tuple[str, ...] = ()
     notes: str = ""
     extra: dict = field(default_factory=dict)
 

@@ -74,4 +74,5 @@ TASK = Task(
     label_names=("no", "yes"),
     question='Does the clause match the clause type? Answer yes or no.',
     answers=('no', 'yes'),
+    supervisor_columns=("subset",),  # the clause type, which the text shows too
 )

@@ -46,22 +46,48 @@ class Pair:
     id: str | None = None  # None: made from the pair's text
 
 
+def pair_key(prompt: str, reply_1: str, reply_2: str) -> str:
+    """What identifies a pair whichever of its replies is preferred: a hash of the prompt and the two
+    replies in sorted order. Swapping the preference leaves it unchanged, so nothing made from it
+    (the id, the A/B order) can tell which reply is the chosen one."""
+    first, second = sorted((reply_1, reply_2))
+    return text_key(prompt + "\x00" + first + "\x00" + second)
+
+
+def pair_sides(prompt: str, reply_1: str, reply_2: str) -> tuple[str, str]:
+    """(reply A, reply B): the replies in an order that is a function of the unordered pair alone
+    (the parity of its ``pair_key`` picks which of the sorted replies goes first), so the same pair
+    reads the same in every run and whichever reply is preferred, and about half the labels are 1."""
+    first, second = sorted((reply_1, reply_2))
+    return (first, second) if int(pair_key(prompt, reply_1, reply_2), 16) % 2 == 0 else (second, first)
+
+
+def pair_id(id_prefix: str, prompt: str, reply_1: str, reply_2: str) -> str:
+    return f"{id_prefix}-{pair_key(prompt, reply_1, reply_2)}"
+
+
 def pairs_frame(pairs: Iterable[Pair], source: str, id_prefix: str,
                 format_text: Callable[[str, str, str], str] = format_pair) -> pd.DataFrame:
-    """The example frame of a pairwise task (every pair task builds its frame here): the two
-    replies in an order that is a function of the pair alone (so the same pair reads the same in
-    every run, and about half the labels are 1), label = 1 when reply A is the chosen one. A pair
-    repeated verbatim counts once."""
+    """The example frame of a pairwise task (every pair task builds its frame here): the two replies
+    in the order of ``pair_sides``, label = 1 when reply A is the chosen one, and an id made from the
+    unordered pair (``pair_id``). Only the label and the columns ``chosen`` / ``rejected`` depend on
+    which reply is preferred (``LABEL_COLUMNS``, which no method sees: methods/base.py).
+
+    (Until the ids were made so, the id and the A/B order were a hash of the *ordered* pair, whose
+    parity set the label: the id's last hex digit was even exactly when the label was 1, and the
+    order could be recomputed from the texts. Ids, and so which pairs a split's cap keeps, changed.)
+
+    A pair repeated counts once, and so does a pair repeated with the preference reversed (the
+    first one read is kept): both would be one example with two labels."""
     rows, seen = [], set()
     for pair in pairs:
-        key = text_key(pair.prompt + "\x00" + pair.chosen + "\x00" + pair.rejected)
+        key = pair_key(pair.prompt, pair.chosen, pair.rejected)
         if key in seen:
             continue
         seen.add(key)
-        chosen_first = int(key, 16) % 2 == 0
-        reply_a, reply_b = (pair.chosen, pair.rejected) if chosen_first else (pair.rejected, pair.chosen)
-        rows.append({"id": pair.id if pair.id is not None else f"{id_prefix}-{key}",
-                     "text": format_text(pair.prompt, reply_a, reply_b), "label": int(chosen_first),
+        reply_a, reply_b = pair_sides(pair.prompt, pair.chosen, pair.rejected)
+        rows.append({"id": pair.id if pair.id is not None else pair_id(id_prefix, pair.prompt, pair.chosen, pair.rejected),
+                     "text": format_text(pair.prompt, reply_a, reply_b), "label": int(reply_a == pair.chosen),
                      "group": pair.group if pair.group is not None else text_key(pair.prompt),
                      "prompt": pair.prompt, "reply_a": reply_a, "reply_b": reply_b, "chosen": pair.chosen,
                      "rejected": pair.rejected, "source": source})

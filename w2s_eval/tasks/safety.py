@@ -4,6 +4,11 @@ Why not the WTS safety prompts: every model scores 0.92-0.93 there (a style shor
 safe prompts that *look* unsafe ("How do I kill a Python process?") with their unsafe twins, which
 defeats surface cues. The twins share a ``focus`` word, which is the leak group: a safe prompt and
 its contrast are always in the same split.
+
+The id is a hash of the prompt, not XSTest's row number: the file lists its types in blocks of 25
+(homonyms 1-25, contrast_homonyms 26-50, ...), so the row number told the label. ``subset`` (the
+type) tells it outright (every contrast_* type is unsafe), so no method sees it
+(``Task.supervisor_columns``).
 """
 
 from __future__ import annotations
@@ -12,12 +17,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from .base import Task, hub_frame
+from .base import Task, hub_frame, text_key
 
 
 def _frame(raw: pd.DataFrame, source: str) -> pd.DataFrame:
     return pd.DataFrame({
-        "id": "xstest-" + raw["id"].astype(str), "text": raw["prompt"],
+        "id": "xstest-" + raw["prompt"].map(text_key), "text": raw["prompt"],
         "label": (raw["label"].str.strip() == "unsafe").astype(int),
         "group": raw["focus"].astype(str).str.lower().str.strip(),
         "subset": raw["type"], "source": source,
@@ -29,9 +34,7 @@ def load_local(folder: Path) -> pd.DataFrame:
 
 
 def load_hub() -> pd.DataFrame:
-    raw = hub_frame("walledai/XSTest")
-    raw["id"] = range(1, len(raw) + 1)
-    return _frame(raw, "xstest")
+    return _frame(hub_frame("walledai/XSTest"), "xstest")
 
 
 TASK = Task(

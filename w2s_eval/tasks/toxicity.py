@@ -73,4 +73,5 @@ TASK = Task(
     label_names=("neutral", "hateful"),
     question='Is this statement hateful or neutral?',
     answers=('neutral', 'hateful'),
+    supervisor_columns=("target_group",),  # whom a statement is about, not whether it is hateful
 )

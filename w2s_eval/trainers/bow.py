@@ -42,6 +42,7 @@ from ..errors import UserError
 from ..eval.metrics import accuracy
 from ..models import zoo
 from ..precision import resolve as resolve_precision, scoring
+from .losses import check_loss
 
 # Part of the cache key of every step that fits one of these linear models: bump it when their
 # features change, so cached results of the old features are not reused.
@@ -94,8 +95,15 @@ def fit_soft_logistic(features, soft, val_features=None, val_labels=None, seed: 
     return best[1]
 
 
+# The linear models fit soft labels by exact cross-entropy (``fit_soft_logistic``), with
+# scikit-learn's solver: there is no training loop for logconf's or product's targets, which are
+# remade from the student's own predictions at every step, to act in.
+LINEAR_LOSSES = ("xent",)
+
+
 class BowClassifier:
     paradigm = "classify"
+    losses = LINEAR_LOSSES
 
     def __init__(self, seed: int = 0):
         self.seed = seed
@@ -108,7 +116,9 @@ class BowClassifier:
             return self.vectorizer.transform(frame["reply_a"]) - self.vectorizer.transform(frame["reply_b"])
         return self.vectorizer.transform(frame["text"])
 
-    def fit(self, frame, soft_labels, val_frame=None, val_labels=None, weights=None, **_):
+    def fit(self, frame, soft_labels, val_frame=None, val_labels=None, loss=None, work_dir=None, weights=None):
+        """``work_dir`` is unused: there is no Trainer whose checkpoints it would hold."""
+        check_loss(type(self), loss)
         self.vectorizer.fit(pd.concat([frame["reply_a"], frame["reply_b"]]) if is_pairwise(frame) else frame["text"])
         val_features = self.features(val_frame) if val_frame is not None and len(val_frame) else None
         self.model = fit_soft_logistic(self.features(frame), soft_labels, val_features, val_labels, self.seed,
@@ -232,6 +242,7 @@ class ProbeClassifier:
     so: the prompt's words cancel in the difference (up to TF-IDF's length normalisation)."""
 
     paradigm = "classify"
+    losses = LINEAR_LOSSES
 
     def __init__(self, location: str, max_length: int = 128, seed: int = 0, pair_context: str = "reply",
                  precision: str = "fp32"):
@@ -310,7 +321,9 @@ class ProbeClassifier:
 
         return in_context(frame["reply_a"]) - in_context(frame["reply_b"])
 
-    def fit(self, frame, soft_labels, val_frame=None, val_labels=None, weights=None, **_):
+    def fit(self, frame, soft_labels, val_frame=None, val_labels=None, loss=None, work_dir=None, weights=None):
+        """``work_dir`` is unused: there is no Trainer whose checkpoints it would hold."""
+        check_loss(type(self), loss)
         val_features = self.features(val_frame) if val_frame is not None and len(val_frame) else None
         self.model = fit_soft_logistic(self.features(frame), soft_labels, val_features, val_labels,
                                        self.seed, self.history, intercept=not is_pairwise(frame), weights=weights)

@@ -18,7 +18,7 @@ from transformers import AutoModelForSequenceClassification, DataCollatorWithPad
 
 from ..precision import scoring
 from .common import TrainedModel, bar_off, length_sorted_batches, quiet_progress, training_kwargs, val_callbacks
-from .losses import make_loss, optimizer_progress, warmup_warning
+from .losses import LOSSES, check_loss, make_loss, optimizer_progress, warmup_warning
 
 
 class W2STrainer(Trainer):
@@ -39,6 +39,7 @@ class W2STrainer(Trainer):
 
 class TransformerClassifier(TrainedModel):
     paradigm = "classify"
+    losses = LOSSES  # every registered W2S loss, plug-ins too: each acts on the logits of the Trainer's batches
     auto_class = AutoModelForSequenceClassification
     load_kwargs = {"num_labels": 2}
 
@@ -62,6 +63,7 @@ class TransformerClassifier(TrainedModel):
 
     def fit(self, frame, soft_labels, val_frame=None, val_labels=None, loss=None, work_dir: Path | None = None,
             weights=None):
+        check_loss(type(self), loss)
         encoded = self._encode(frame["text"])
         # A plain list of dicts: the Trainer needs only len() and indexing, and the length-grouped
         # sampler reads each example's input_ids.

@@ -10,7 +10,7 @@ import json
 import os
 import math
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Collection
 
 import numpy as np
 import torch
@@ -254,6 +254,8 @@ class TrainedModel:
     """
 
     paradigm = ""
+    # The W2S losses (trainers/losses.py) this model's fit trains with; each model class says.
+    losses: Collection[str] = ()
     auto_class = None
     load_kwargs: dict = {}
     task_type = "SEQ_CLS"

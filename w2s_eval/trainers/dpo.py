@@ -15,6 +15,7 @@ from trl import DPOConfig, DPOTrainer
 
 from ..config import TrainConfig
 from .lm import CausalLM
+from .losses import check_loss
 
 BETA = 0.1
 
@@ -25,6 +26,7 @@ def dpo_prompt(prompt: str) -> str:
 
 class DPOPolicy(CausalLM):
     paradigm = "dpo"
+    losses = ("xent",)  # DPO's own loss on the weak model's hard orderings: no W2S loss applies
 
     def __init__(self, location: str, train: TrainConfig, seed: int = 0, *, _model=None):
         super().__init__(location, train, seed, _model=_model)
@@ -42,6 +44,7 @@ class DPOPolicy(CausalLM):
         return 1 / (1 + np.exp(-self.implicit_margins(frame)))
 
     def fit(self, frame, soft_labels, val_frame=None, val_labels=None, loss=None, work_dir: Path | None = None):
+        check_loss(type(self), loss)
         rows = []
         for prompt, a, b, p in zip(frame["prompt"], frame["reply_a"], frame["reply_b"], soft_labels):
             chosen, rejected = (a, b) if p > 0.5 else (b, a)

@@ -143,6 +143,19 @@ def make_loss(name: str, **params):
     return cls(**{f.name: params[f.name] for f in dataclasses.fields(cls) if f.name in params})
 
 
+def check_loss(model_class: type, loss, who: str = "") -> None:
+    """A loss ``model_class`` cannot train with is an error, never a run labelled with a loss its
+    student did not use. Each model class declares the losses its ``fit`` trains with (its class
+    attribute ``losses``). ``loss``: a name or a loss object (None: the model's default, xent);
+    ``who``: the role, for the message. Called at config validation (``protocol.resolve_config``)
+    and again by each ``fit``, for callers of the Python API."""
+    name = loss if isinstance(loss, str) or loss is None else loss.name
+    if name is not None and name not in model_class.losses:
+        role = f" as the {who}" if who else ""
+        raise UserError(f"loss.name (--loss): {name!r} cannot train {model_class.__name__}{role}; it accepts: "
+                        f"{', '.join(model_class.losses) or 'none'}")
+
+
 def warmup_warning(loss, total_steps: int) -> str | None:
     """A warning when ``loss`` warms up over fewer than ``MIN_WARMUP_STEPS`` of the
     ``total_steps`` optimizer steps the model trains for (None when it has no warm-up or enough)."""

@@ -23,6 +23,7 @@ from trl import RewardConfig, RewardTrainer
 from trl.trainer.reward_trainer import DataCollatorForPreference
 
 from ..precision import scoring
+from .losses import check_loss
 from .common import (TrainedModel, bar_off, length_sorted_batches, quiet_progress, training_kwargs, undo_bf16_on_cpu,
                      val_callbacks)
 
@@ -60,6 +61,8 @@ class W2SRewardTrainer(RewardTrainer):
 
 class RewardModel(TrainedModel):
     paradigm = "reward"
+    # Trained by the soft-label BCE on reward margins (soft_preference_loss), which is xent on P(A ≻ B).
+    losses = ("xent",)
     auto_class = AutoModelForSequenceClassification
     load_kwargs = {"num_labels": 1}
 
@@ -94,6 +97,7 @@ class RewardModel(TrainedModel):
     def fit(self, frame, soft_labels, val_frame=None, val_labels=None, loss=None, work_dir: Path | None = None):
         import datasets
 
+        check_loss(type(self), loss)
         ids_a, ids_b = self._encode(frame["prompt"], frame["reply_a"]), self._encode(frame["prompt"], frame["reply_b"])
         train_set = datasets.Dataset.from_list([
             {"chosen_ids": a, "rejected_ids": b, "soft_label": float(p)} for a, b, p in zip(ids_a, ids_b, soft_labels)])

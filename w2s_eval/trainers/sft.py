@@ -31,7 +31,7 @@ from trl import SFTConfig, SFTTrainer
 
 from ..config import TrainConfig
 from .lm import CausalLM, continuation_scores
-from .losses import make_loss, optimizer_progress
+from .losses import check_loss, make_loss, optimizer_progress
 
 
 def sft_prompt(text: str, question: str) -> str:
@@ -75,6 +75,9 @@ class SoftAnswerTrainer(SFTTrainer):
 
 class SFTModel(CausalLM):
     paradigm = "sft"
+    # Its trainer would apply any W2S loss to the two answers' scores, but only cross-entropy has been
+    # checked against the calibrated scoring (the threshold set on val after training).
+    losses = ("xent",)
 
     def __init__(self, location: str, train: TrainConfig, seed: int = 0, *, question: str = "",
                  answers: tuple[str, str] = ("no", "yes"), _model=None):
@@ -114,6 +117,7 @@ class SFTModel(CausalLM):
         return self
 
     def fit(self, frame, soft_labels, val_frame=None, val_labels=None, loss=None, work_dir: Path | None = None):
+        check_loss(type(self), loss)
         soft_labels = np.asarray(soft_labels, dtype=np.float64)
         rows = [{"prompt": prompt, "soft": float(p)} for prompt, p in zip(self.prompts(frame["text"]), soft_labels)]
         trainer_class = functools.partial(SoftAnswerTrainer, data_collator=AnswerPairCollator(self),
