@@ -21,14 +21,14 @@ from lm_eval.result_schema import EvalResults
 from lm_eval.tasks import TaskManager
 from lm_eval.utils import get_file_datetime, get_latest_filename, get_results_filenames, make_table
 
-import w2s_eval
 from w2s_eval import harness
 from w2s_eval.config import load_config
 from w2s_eval.errors import UserError
+from w2s_eval.lm_eval_tasks import config_files, harness_name
 from w2s_eval.splits import assign_splits, unit_hash
-from w2s_eval.tasks import get_task
+from w2s_eval.tasks import TASKS, get_task
 
-W2S_TASKS = ["w2s_safety", "w2s_toxicity", "w2s_legal", "w2s_reward"]
+W2S_TASKS = [harness_name(name) for name in TASKS]  # every registered task, in the group's order
 LIMIT = 8
 
 
@@ -70,7 +70,8 @@ def tiny_run(tmp_path_factory):
 
 def test_harness_indexes_the_w2s_group_and_its_tasks(w2s_loaded):
     manager, loaded = w2s_loaded
-    assert Path(harness.tasks_path()) == Path(w2s_eval.__file__).parent / "lm_eval_tasks"
+    # The folder holds the YAMLs generated from the registry, nothing else.
+    assert {path.name: path.read_text() for path in Path(harness.tasks_path()).iterdir()} == config_files()
     assert "w2s" in manager.all_groups and set(W2S_TASKS) <= set(manager.all_subtasks)
     assert loaded["group_map"]["w2s"] == W2S_TASKS
     for name in W2S_TASKS:
@@ -79,8 +80,9 @@ def test_harness_indexes_the_w2s_group_and_its_tasks(w2s_loaded):
         doc = task.eval_docs[0]
         prompt = task.fewshot_context(doc, 0)
         choices = task.doc_to_choice(doc)
-        if name == "w2s_reward":
-            assert prompt == f"Human: {doc['prompt']}\n\nAssistant:"
+        if get_task(name.removeprefix("w2s_")).pairwise:
+            if name == "w2s_reward":
+                assert prompt == f"Human: {doc['prompt']}\n\nAssistant:"
             assert choices == [doc["reply_a"], doc["reply_b"]] and choices[task.doc_to_target(doc)] == doc["chosen"]
         else:
             assert doc["text"] in prompt and prompt.endswith("Answer:")
@@ -99,7 +101,7 @@ def test_harness_docs_are_the_test_split_w2s_eval_makes(w2s_loaded):
         assert docs["id"] == sorted(test_ids, key=lambda i: (unit_hash("order", 0, i), i))
         assert set(task.dataset["validation"]["id"]) == set(data.loc[data["split"] == "val", "id"])
         assert not set(docs["id"]) & set(data.loc[data["split"].isin(["A", "B", "val"]), "id"])
-        if short == "reward":
+        if get_task(short).pairwise:
             assert all(d["choices"][d["gold"]] == d["chosen"] and d["choices"][1 - d["gold"]] == d["rejected"]
                        for d in docs)
         else:

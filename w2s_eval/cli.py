@@ -386,8 +386,8 @@ def build_parser() -> argparse.ArgumentParser:
     lm.add_argument("--model", default="student", choices=["student", "ceiling", "weak"],
                     help="which model of the run (default: student); it must be a causal LM")
     lm.add_argument("--tasks", nargs="+", default=["w2s"],
-                    help="lm-eval tasks or groups, space or comma separated (default: w2s, the four W2S tasks "
-                         "on this run's splits; lm-eval's own tasks need their datasets)")
+                    help="lm-eval tasks or groups, space or comma separated (default: w2s, the group of every W2S "
+                         "task, on this run's splits; lm-eval's own tasks need their datasets)")
     lm.add_argument("--limit", type=float, help="examples per task (a count, or a fraction below 1)")
     lm.add_argument("--batch-size", default=8, help="lm-eval batch size (default: 8)")
     lm.add_argument("--device", help="cuda | cpu (default: cuda when present)")

@@ -1,7 +1,7 @@
-"""Data hook of the W2S harness tasks (``custom_dataset: !function utils.load_w2s``).
+"""Data hook of the W2S harness tasks (``custom_dataset: !function w2s_eval.lm_eval_tasks.utils.load_w2s``).
 
-lm-eval imports this file by its path (it sits next to the YAMLs), so it works from any working
-directory; everything it needs comes from the installed ``w2s_eval`` package.
+lm-eval imports it by its module name from the generated YAMLs (``lm_eval_tasks``), so it works
+from any working directory; everything it needs comes from the installed ``w2s_eval`` package.
 
 The documents are the task's test split exactly as ``w2s-eval run`` makes it: the example frame
 from the task registry, split with ``assign_splits`` under the packaged seed, fractions and caps
@@ -23,7 +23,7 @@ def build_docs(task, part: pd.DataFrame, seed: int) -> pd.DataFrame:
     """Harness documents of one split: the example columns plus ``choices`` and ``gold``.
 
     Classification: choices are the task's two label words, gold the label (an index into them).
-    Pairwise (reward): choices are reply A and reply B in the frame's randomised order; label 1
+    Pairwise (reward, utility): choices are reply A and reply B in the frame's randomised order; label 1
     means reply A is the preferred one, so gold is 0 then and 1 otherwise.
     """
     from w2s_eval.splits import unit_hash

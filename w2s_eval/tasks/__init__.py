@@ -1,4 +1,9 @@
-"""The task registry: name -> Task. ``get_task`` is the one way to look a task up."""
+"""The task registry: name -> Task. ``get_task`` is the one way to look a task up.
+
+Registering a task is its one declaration: the shipped-data index (``embedded.shipped``) and the
+lm-eval harness tasks and ``w2s`` group (``lm_eval_tasks``) are derived from this registry; only
+per-task run defaults live apart, in ``configs/overrides.yaml``.
+"""
 
 from __future__ import annotations
 

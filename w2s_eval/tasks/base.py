@@ -58,6 +58,17 @@ class Task:
     # target_group, co-supervise's teacher domains). Only columns that carry no label: safety's
     # XSTest ``subset`` does (its contrast_* types are exactly the unsafe prompts) and is not here.
     supervisor_columns: tuple[str, ...] = ()
+    # The upstream licence files in the mirror's task folder (``local_subdir``). A task that names
+    # them ships its example frame in the package with them beside it (``embedded.py``): only sources
+    # whose licence allows redistribution name any.
+    licence_files: tuple[str, ...] = ()
+    # As an lm-evaluation-harness multiple-choice task (``lm_eval_tasks``, generated from this):
+    # the context the choices are scored after, a Jinja template over a harness document (the
+    # example's columns plus ``choices``: the label names, or for a pair task its two replies).
+    # None: the text, then ``question``. ``harness_note`` says why it is phrased so (the
+    # generated YAML's header).
+    harness_prompt: str | None = None
+    harness_note: str = ""
     notes: str = ""
     extra: dict = field(default_factory=dict)
 

@@ -75,4 +75,9 @@ TASK = Task(
     question='Does the clause match the clause type? Answer yes or no.',
     answers=('no', 'yes'),
     supervisor_columns=("subset",),  # the clause type, which the text shows too
+    licence_files=("LICENSE-NOTE.txt",),
+    harness_prompt="{{text}}\nQuestion: Does the clause match the clause type, {{choices[1]}} or {{choices[0]}}?"
+                   "\nAnswer:",
+    harness_note="CUAD clause review: does the clause belong to the named clause type? (text already holds "
+                 "\"Clause type: T\\nClause: C\").",
 )

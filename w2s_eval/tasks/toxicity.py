@@ -74,4 +74,8 @@ TASK = Task(
     question='Is this statement hateful or neutral?',
     answers=('neutral', 'hateful'),
     supervisor_columns=("target_group",),  # whom a statement is about, not whether it is hateful
+    licence_files=("LICENSE.txt",),
+    harness_prompt="Statement: {{text}}\nQuestion: Is this statement {{choices[1]}} or {{choices[0]}}?\nAnswer:",
+    harness_note="Implicit hate (ToxiGen statements): is the statement hateful? Choices are the task's label words "
+                 "(label_names), scored by log-likelihood after \"Answer:\".",
 )
