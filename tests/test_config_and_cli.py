@@ -103,3 +103,13 @@ def test_tasks_command_lists_sizes_and_sources(capsys, data_dir):
     for name in ("safety", "toxicity", "legal", "reward"):
         assert name in out
     assert "hub: toxigen/toxigen-data" in out and str(data_dir) in out
+
+
+def test_an_unusable_model_cache_is_one_line_before_any_work(tmp_path, monkeypatch, capsys):
+    (tmp_path / "afile").write_text("")
+    monkeypatch.setenv("W2S_CACHE_DIR", str(tmp_path / "afile" / "cache"))
+    argv = ["run", "--task", "toxicity", "--weak", "tfidf", "--strong", "tfidf", "--out", str(tmp_path / "runs")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "the model cache (set W2S_CACHE_DIR to move it)" in err
+    assert "which is a file; expected a folder" in err and not (tmp_path / "runs").exists()

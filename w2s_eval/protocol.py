@@ -47,7 +47,7 @@ from .methods import MethodContext, TrainingSet, make_method
 from .splits import SPLITS, assign_splits, balance, holdout_groups
 from .provenance import provenance
 from .precision import resolve as resolve_precision
-from .store import RunLog, StepCache, atomic_write_json, atomic_write_parquet, check_writable, content_hash
+from .store import RunLog, StepCache, atomic_write_json, atomic_write_parquet, check_outputs_writable, content_hash
 from .paradigms import (Paradigm, check_supported, get_paradigm, linear_model_version, load_trained, model_class,
                         new_model)
 from .tasks import get_task, pair_task_names
@@ -230,7 +230,7 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path = "runs", quiet: bool = F
     """Run (or resume) one experiment; return its run folder (run_folder.py: its record says
     ``running`` until it is ``done``, or ``failed`` with the error)."""
     threads = torch.get_num_threads()  # the run sets its own; the caller's comes back afterwards
-    check_writable(Path(out_dir))  # before any data or model is loaded
+    check_outputs_writable(Path(out_dir))  # before any data or model is loaded
     try:
         return _run_experiment(prepare(cfg), Path(out_dir), quiet)
     finally:

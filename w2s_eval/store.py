@@ -85,6 +85,14 @@ def check_writable(folder: Path, flag: str = "--out", min_free: int = MIN_FREE_B
     return folder
 
 
+def check_outputs_writable(out: Path, flag: str = "--out") -> None:
+    """Where a run writes — ``out`` and the model cache shared across runs — before any work."""
+    from .models.zoo import cache_base
+
+    check_writable(out, flag)
+    check_writable(cache_base(), "the model cache (set W2S_CACHE_DIR to move it)")
+
+
 def _replace_atomically(path: Path, write: Callable[[Path], None]):
     """``write(tmp)`` then rename it onto ``path``; a failed write (disk full) leaves no tmp file."""
     path.parent.mkdir(parents=True, exist_ok=True)

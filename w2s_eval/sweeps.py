@@ -46,7 +46,7 @@ from .eval.metrics import GAIN_METRICS
 from .eval.metrics import RUN_TABLE_MODELS, TABLES, bootstrap, interval_text, pgr_from_tables, t_interval
 from .errors import UserError, unknown_name
 from .run_folder import error_of, is_done, read_run, status_of
-from .store import RunLog, atomic_write_json, atomic_write_parquet, check_writable
+from .store import RunLog, atomic_write_json, atomic_write_parquet, check_outputs_writable, check_writable
 
 # The experiment's dimensions, declared once: grid axes, sweep rows, pooling and report filters follow.
 CELL_KEYS = ("task", "gap", "paradigm", "loss", "method", "conflict", "seed")
@@ -311,7 +311,7 @@ def run_sweep(grid: SweepGrid, out_dir: str | Path, base_config: BaseConfig, qui
         raise UserError(f"sweep: method_options {first.method_options} belong to method {first.method!r}, and the grid "
                         f"runs methods {', '.join(grid.methods)}; give each its options in the grid instead, e.g. "
                         f"--methods naive,reliability:variant=reweight")
-    check_writable(out_dir)
+    check_outputs_writable(out_dir)
     if runs_dir != out_dir:
         check_writable(runs_dir, "runs folder")
     cells = grid.cells()
