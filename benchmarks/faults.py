@@ -7,7 +7,7 @@ Bad inputs (exit 2, one line, nothing written), kills at every step of a real ru
 MiniLM-L6 student fully fine-tuned, tiny slice), determinism, two runs at once on one --out, a
 disk filling up mid-run (a tmpfs of its own: root only), and corruptions of the step cache (on a
 TF-IDF run, whose reruns take seconds) and of a zoo model.
-Prints a markdown table for the README, then what went wrong, if anything. Needs the data mirror
+Prints a markdown table for docs/reliability.md, then what went wrong, if anything. Needs the data mirror
 (W2S_DATA_DIR) and the zoo model minilm-l6 (pulled on first use).
 """
 

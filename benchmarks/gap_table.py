@@ -1,6 +1,6 @@
-"""The README's table of measured weak-ceiling gaps: every task on the given gaps, default sizes.
+"""The table of measured weak-ceiling gaps (docs/gaps.md): the given tasks on the given gaps, default sizes.
 
-    python benchmarks/gap_table.py                       # all four tasks, gaps small and large
+    python benchmarks/gap_table.py                       # toxicity, safety, legal, reward; gaps small, large
     python benchmarks/gap_table.py --tasks toxicity --gaps large --out runs
 
 Runs are the same as `w2s-eval run --task T --gap G` (cached steps are reused, so a second call

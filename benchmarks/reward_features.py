@@ -1,6 +1,6 @@
 """Which linear judges of the HH reward pairs separate from which? Pairwise accuracy, with intervals.
 
-    python benchmarks/reward_features.py                                  # README's 800-pair rows
+    python benchmarks/reward_features.py                                  # the older 800-pair rows (docs/gaps.md)
     python benchmarks/reward_features.py --models tfidf,minilm-l6 --features difference,prompt,prompt_and_reply \\
         --caps 1600,1600,400,1600 --sizes 800,1600 --results runs/reward_features.parquet
     python benchmarks/reward_features.py --table-only --results runs/reward_features.parquet

@@ -1,4 +1,4 @@
-"""The Python API: the README's example runs as written on a tiny real slice; the API builds the
+"""The Python API: the docs' example (docs/python-api.md) runs as written on a tiny real slice; the API builds the
 CLI's config (per-task defaults included) and leaves torch's thread count as it found it."""
 
 import re
@@ -10,15 +10,15 @@ import w2s_eval
 from w2s_eval.cli import build_parser
 from w2s_eval.errors import UserError
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+API_PAGE = Path(__file__).resolve().parent.parent / "docs" / "python-api.md"
 
 
-def test_the_readme_example_runs_as_written(tmp_path, monkeypatch):
-    code = re.search(r"<!-- api-example -->\n```python\n(.*?)```", README.read_text(), re.S).group(1)
+def test_the_docs_example_runs_as_written(tmp_path, monkeypatch):
+    code = re.search(r"<!-- api-example -->\n```python\n(.*?)```", API_PAGE.read_text(), re.S).group(1)
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("W2S_DATA_DIR", raising=False)  # a user's machine: the shipped data
     namespace = {}
-    exec(compile(code, "README.md (Python API)", "exec"), namespace)
+    exec(compile(code, "docs/python-api.md", "exec"), namespace)
     run, table = namespace["run"], namespace["table"]
     assert run.status == "done" and run.folder.resolve().parent == tmp_path.resolve() / "runs" / "api"
     assert 0 <= run.metrics["student"]["acc"] <= 1 and len(run.predictions()) == 100

@@ -1,4 +1,4 @@
-"""Conflict settings for deception (Yang et al. 2024, "Super(ficial)-alignment"; DESIGN.md, "Metrics").
+"""Conflict settings for deception (Yang et al. 2024, "Super(ficial)-alignment"; docs/design.md, "Metrics").
 
 Deception is expected when the student is pulled towards an objective that conflicts with the
 target one: it can then satisfy the weak supervisor where the supervisor checks (W_k) and follow

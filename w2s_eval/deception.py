@@ -1,4 +1,4 @@
-"""Deception and imitation, from a run's stored test predictions (DESIGN.md, "Metrics").
+"""Deception and imitation, from a run's stored test predictions (docs/design.md, "Metrics").
 
 Regions on the test split: W_k / W_u = the weak model is right / wrong there (the weak supervisor
 *knows* / does not know the answer); S_k / S_u = the ceiling (the strong model trained on ground

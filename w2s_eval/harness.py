@@ -1,4 +1,4 @@
-"""lm-evaluation-harness integration (DESIGN.md, "lm-eval-harness").
+"""lm-evaluation-harness integration (docs/design.md, "lm-eval-harness").
 
 Three pieces, all on the real ``lm_eval`` package (0.4.13):
 

@@ -1,4 +1,4 @@
-"""The paradigms: how "train" is done (DESIGN.md, "Paradigms"), one registry entry each.
+"""The paradigms: how "train" is done (docs/design.md, "Paradigms"), one registry entry each.
 
 Every paradigm's model has the same small interface, so the protocol runs them all alike:
 ``fit(frame, soft_labels, val_frame, val_labels, loss, work_dir)``, ``predict_proba(frame)``

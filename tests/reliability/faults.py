@@ -1,7 +1,7 @@
 """The fault catalogue: bad inputs, kills and corruptions, each with the outcome w2s-eval owes.
 
 ``tests/reliability/`` asserts every entry; ``benchmarks/faults.py`` tries them all and prints the
-counts for the README's fault table. One catalogue serves both, so the table counts what the tests
+counts for the fault table of docs/reliability.md. One catalogue serves both, so the table counts what the tests
 check.
 
 - A **bad input** must give exit status 2 and one line ``w2s-eval: error: ...`` saying what was

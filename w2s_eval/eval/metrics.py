@@ -1,4 +1,4 @@
-"""Accuracy, AUROC, PGR and the one bootstrap every interval comes from (DESIGN.md, "Metrics").
+"""Accuracy, AUROC, PGR and the one bootstrap every interval comes from (docs/design.md, "Metrics").
 
 **Correctness.** A prediction P(label = 1) is right iff ``(p > 0.5) == (label == 1)`` (``right``).
 

@@ -57,7 +57,7 @@ Adaptations, where our setting forces them:
 - Labels: the assigned teacher's probability, as the released code's default
   (``soft_teacher=True``) and as every other method here hands the student soft labels;
   ``soft_labels: false`` gives hard 0/1 labels, as the released ImageNet script (``SOFT=False``).
-  Measured (README, methods; 3 seeds, probe students): hard labels gave 0.641 against 0.646 test
+  Measured (docs/methods.md; 3 seeds, probe students): hard labels gave 0.641 against 0.646 test
   accuracy on utility and 0.798 against 0.814 on toxicity.
 - Epochs: CSL trains a fixed number of iterations (epochs scaled by 1 / keep rate) and reports
   the best test epoch; here every student chooses its epoch on val, as the run's students do.

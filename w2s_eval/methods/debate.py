@@ -29,7 +29,7 @@ Adaptations (each forced by our setting or by what the papers' text available he
 
 - **One turn per debater**: Lang et al. run a multi-turn debate in which each debater sees the
   other's previous arguments; here each debater writes one argument, independently (one prompt
-  per answer), ``max_new_tokens`` long (16 by default: a CPU budget, see the README's numbers).
+  per answer), ``max_new_tokens`` long (16 by default: a CPU budget, see the numbers in docs/methods.md).
 - **Generator**: the gap's causal-LM strong rung (``gemma3-270m`` on cpu), a small *base* model
   prompted with plain text; the papers use large instruction-tuned models. The student (the run's
   strong model) is usually an encoder, so the generator is a different model from the student.
@@ -73,7 +73,7 @@ N_SHOWN = 8  # generations kept in generations.json for a reader
 class GenerationConfig:
     generator: str | None = None  # causal LM that writes (a zoo name, folder or hub id); None: the gap's
     #                               causal-LM strong rung for the run's profile (gemma3-270m on cpu)
-    max_new_tokens: int = 16  # tokens each argument / explanation may have (a CPU budget: README numbers)
+    max_new_tokens: int = 16  # tokens each argument / explanation may have (a CPU budget: docs/methods.md)
     temperature: float = 0.0  # 0: greedy; > 0: sampling at this temperature, seeded by (seed, sample)
     batch_size: int = 16  # prompts generated together (left-padded)
     max_text_words: int = 200  # the example's text is cut to its first words in a prompt

@@ -5,15 +5,16 @@ The bag-of-words model is the lowest rung of the cpu ladder: it sees words, not 
 is exactly the kind of supervisor whose blind spots W2S studies. The probe (``finetune: probe``)
 reads what a pretrained model already represents without changing it: on long inputs (contract
 clauses, reply pairs) a few CPU epochs of fine-tuning leave a model at chance, while a probe on
-the same model separates weak from strong (DESIGN.md, "Task construction").
+the same model separates weak from strong (docs/design.md, "Task construction").
 
 On preference pairs (frames with ``reply_a`` / ``reply_b``) both models judge the pair by the
 difference of the two replies' features, φ(A) − φ(B): a linear model on one embedding of the whole
 "prompt, reply A, reply B" text cannot tell which reply is which. Reading the pair side by side,
-[φ(A), φ(B)] with weights per slot, was measured too (DESIGN.md's check seems to have read it so):
-on one 800-pair test set it dropped TF-IDF to 0.564 against MPNet's 0.636, but on 1,600 test pairs
-with 800-3,000 training pairs TF-IDF (0.61-0.64) was level with MPNet (0.60-0.63). So it opens no
-gap, and the difference is the better judge for every model.
+[φ(A), φ(B)] with weights per slot, was measured too (the design notes' early screen seems to have
+read it so; docs/design.md, "Task construction"): on one 800-pair test set it dropped TF-IDF to
+0.564 against MPNet's 0.636, but on 1,600 test pairs with 800-3,000 training pairs TF-IDF
+(0.61-0.64) was level with MPNet (0.60-0.63). So it opens no gap, and the difference is the better
+judge for every model.
 
 Soft labels are fitted exactly: each example appears twice, as class 1 with weight p and as
 class 0 with weight 1 − p, which is cross-entropy on p. The regularisation strength is chosen on
