@@ -409,7 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cache = add_parser("cache", help="check the step cache of a runs folder against its recorded checksums")
     # verify is a command of its own, so its options go anywhere after it: cache verify --fix DIR.
-    cache_actions = cache.add_subparsers(dest="action", required=True)
+    cache_actions = cache.add_subparsers(dest="action", required=True, help="verify: check the step cache")
     verify = cache_actions.add_parser("verify", parents=[logging_options()], help="every finished step's files against the sha256 recorded when "
                                                      "it was written")
     verify.add_argument("out", nargs="?", default="runs", help="a runs or sweep folder (holding .cache; default: runs)")
