@@ -7,6 +7,7 @@ from contextlib import nullcontext
 
 import numpy as np
 import torch
+from torch.utils.checkpoint import checkpoint
 from transformers import AutoModelForCausalLM
 
 from ..precision import scoring
@@ -93,18 +94,65 @@ def continuation_scores(model, batch: dict, per_token: bool = False) -> torch.Te
     """Σ (or, when ``per_token``, the mean of) the log-probabilities of each row's continuation
     tokens, for a ``left_padded`` batch; differentiable, so training losses use it too.
 
-    Left padding lines the continuations up at the right end, so the LM head (262k words for
-    Gemma 3) runs only on the last ``keep`` positions, not on every prompt token.
+    Only what the continuation tokens need is computed: the model's final hidden states at the
+    positions that predict them (left padding lines the continuations up at the right end), and
+    there the log-probability of each next token alone (``token_logprobs``), never the
+    (rows × positions × vocabulary) logits — 262k words for Gemma 3.
     """
-    lengths = batch["continuation_length"].to(model.device)
-    keep = int(lengths.max()) + 1
     ids = batch["input_ids"].to(model.device)
-    logits = model(input_ids=ids, attention_mask=batch["attention_mask"].to(model.device),
-                   position_ids=batch["position_ids"].to(model.device), logits_to_keep=keep).logits
-    # Kept position j (of keep) predicts the token at the next position: the last keep − 1 tokens.
-    logp = torch.log_softmax(logits[:, -keep:-1].float(), dim=-1)
-    token_logp = logp.gather(-1, ids[:, -(keep - 1):, None]).squeeze(-1)
-    # Of those keep − 1 tokens, a row's continuation is its last `length`.
-    in_continuation = torch.arange(keep - 1, device=ids.device)[None, :] >= (keep - 1 - lengths)[:, None]
-    total = (token_logp * in_continuation).sum(-1)
+    lengths = batch["continuation_length"].to(model.device)
+    width = ids.shape[1]
+    # Position t predicts the token at t + 1: a continuation of `length` tokens at the right end is
+    # predicted from positions width − 1 − length ... width − 2.
+    position = torch.arange(width, device=ids.device)[None, :]
+    predicts = (position >= width - 1 - lengths[:, None]) & (position < width - 1)
+    # The full model's forward (not its body's alone), so DDP and adapters see an ordinary call; an
+    # empty `logits_to_keep` leaves its LM head nothing to compute.
+    out = model(input_ids=ids, attention_mask=batch["attention_mask"].to(model.device),
+                position_ids=batch["position_ids"].to(model.device), logits_to_keep=torch.empty(0, dtype=torch.long, device=ids.device),
+                output_hidden_states=True, use_cache=False)
+    hidden = out.hidden_states[-1][predicts]  # the final (normed) hidden states, the ones the head reads
+    del out  # the other layers' hidden states are not needed (and in inference nothing else keeps them)
+    inner = getattr(model, "module", model)  # under DDP, the model it wraps
+    logp = token_logprobs(hidden, inner.get_output_embeddings(), ids.roll(-1, dims=1)[predicts],
+                          getattr(inner.config.get_text_config(), "final_logit_softcapping", None))
+    rows = predicts.nonzero()[:, 0]
+    total = torch.zeros(len(ids), dtype=logp.dtype, device=ids.device).index_add(0, rows, logp)
     return total / lengths if per_token else total
+
+
+# Logits computed at once in token_logprobs: positions × words ≤ 2^24 (64 MiB in fp32), and at most
+# this many words, so that a chunk's copy of the head's weights in the compute dtype stays small.
+LOGITS_PER_CHUNK = 1 << 24
+WORDS_PER_CHUNK = 32768
+
+
+def token_logprobs(hidden: torch.Tensor, head: torch.nn.Linear, targets: torch.Tensor,
+                   softcap: float | None = None) -> torch.Tensor:
+    """log p(target_i | hidden_i) for each row i of ``hidden`` (positions × width) under the LM head
+    ``head``: the target's logit minus the log-sum-exp of all the logits of the row.
+
+    The log-sum-exp is computed over the vocabulary a chunk of words at a time, so no position's
+    full logits are ever held; in training each chunk is recomputed in the backward pass
+    (checkpointed) rather than kept. Logits are computed as the head computes them (its dtype, or
+    autocast's), in float32 from there on, with Gemma's final soft-capping where the model has it.
+    """
+    def capped(z):
+        z = z.float()
+        return softcap * torch.tanh(z / softcap) if softcap else z
+
+    def chunk_logsumexp(h, weight, bias):
+        return torch.logsumexp(capped(torch.nn.functional.linear(h, weight, bias)), dim=-1)
+
+    weight, bias = head.weight, head.bias
+    recompute = torch.is_grad_enabled() and (hidden.requires_grad or weight.requires_grad)
+    words = max(1, min(WORDS_PER_CHUNK, LOGITS_PER_CHUNK // max(1, len(hidden))))
+    parts = []
+    for start in range(0, weight.shape[0], words):
+        chunk = (hidden, weight[start:start + words], None if bias is None else bias[start:start + words])
+        parts.append(checkpoint(chunk_logsumexp, *chunk, use_reentrant=False) if recompute else chunk_logsumexp(*chunk))
+    normaliser = torch.logsumexp(torch.stack(parts, dim=-1), dim=-1)
+    # Each target's logit: its row of the head's weights against its position's hidden state, a
+    # batched matmul so it is computed in the same dtype as the chunks'.
+    own = torch.bmm(hidden[:, None, :], weight[targets][:, :, None]).view(-1)
+    return capped(own if bias is None else own + bias[targets]) - normaliser
