@@ -3,6 +3,7 @@ training epoch, and scoring, each measured by itself (w2s_eval/memory.py resets 
 
     python benchmarks/lm_memory.py                                  # sft on gemma3-270m, 32 prompts
     python benchmarks/lm_memory.py --paradigms sft,dpo --model smollm2-135m --n 16
+    python benchmarks/lm_memory.py --train-args '{"gradient_checkpointing": true}'
 
 Each (paradigm, model) runs in its own process, so nothing of one measurement stays resident in
 the next. Training is as a run trains the strong model (the paradigm's defaults in
@@ -26,7 +27,7 @@ from pathlib import Path
 PARADIGM_TASK = {"sft": "toxicity", "dpo": "reward", "reward": "reward"}
 
 
-def measure(paradigm: str, model_ref: str, n: int, precision: str, threads: int) -> dict:
+def measure(paradigm: str, model_ref: str, n: int, precision: str, threads: int, train_args: dict) -> dict:
     import dataclasses
 
     import torch
@@ -43,9 +44,10 @@ def measure(paradigm: str, model_ref: str, n: int, precision: str, threads: int)
     frame = task.load()[0].head(n)
     defaults = TrainConfig(finetune="lora", epochs=2, lr=5.0e-4, batch_size=16, max_length=128)
     overrides = packaged_yaml("overrides.yaml")["paradigms"][paradigm]["strong_train"]
-    cfg = dataclasses.replace(defaults, **(overrides | dict(epochs=1, select_on_val=False, precision=precision)))
+    cfg = dataclasses.replace(defaults, **(overrides | dict(epochs=1, select_on_val=False, precision=precision,
+                                                            train_args=train_args)))
     row = {"paradigm": paradigm, "model": model_ref, "precision": resolve(precision), "n": n,
-           "batch": cfg.batch_size, "threads": threads}
+           "batch": cfg.batch_size, "train_args": json.dumps(train_args) if train_args else "-", "threads": threads}
     with watch() as load:
         model = new_model(resolve_model(model_ref), get_paradigm(paradigm), cfg, 0, task)
     started = time.perf_counter()
@@ -91,16 +93,20 @@ def main():
     parser.add_argument("--n", type=int, default=32, help="examples (prompts or pairs)")
     parser.add_argument("--precision", default="auto", help="auto | fp32 | bf16 (precision.py)")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--train-args", default="{}", help="JSON of TrainingArguments fields, as strong_train.train_args "
+                        "(e.g. '{\"gradient_checkpointing\": true}')")
     parser.add_argument("--child", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.child is not None:
-        print(json.dumps(measure(args.child[0], args.model, args.n, args.precision, args.threads)))
+        print(json.dumps(measure(args.child[0], args.model, args.n, args.precision, args.threads,
+                                 json.loads(args.train_args))))
         return
-    common = ["--model", args.model, "--n", str(args.n), "--precision", args.precision, "--threads", str(args.threads)]
+    common = ["--model", args.model, "--n", str(args.n), "--precision", args.precision, "--threads", str(args.threads),
+              "--train-args", args.train_args]
     rows = [r for p in args.paradigms.split(",") if (r := run_child([*common, "--child", p]))]
     if rows:
-        print(table(rows, ["paradigm", "model", "precision", "n", "batch", "load_rss_mb", "train_peak_mb",
+        print(table(rows, ["paradigm", "model", "precision", "n", "batch", "train_args", "load_rss_mb", "train_peak_mb",
                            "train_increase_mb", "score_peak_mb", "score_increase_mb", "train_s", "score_s"]))
 
 

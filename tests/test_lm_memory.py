@@ -106,6 +106,8 @@ def test_continuation_scores_and_their_gradients_equal_the_full_logits(smollm, p
     (expected * weights).sum().backward()
     expected_grads = lora_grads(net)
     assert torch.allclose(got, expected, atol=1e-4), (got, expected)
+    # The head stood aside for the forward pass only: it is back, still tied to the input embeddings.
+    assert net.get_output_embeddings().weight is net.get_input_embeddings().weight
     assert_same_gradients(got_grads, expected_grads)
 
 

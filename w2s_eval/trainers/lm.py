@@ -94,31 +94,52 @@ def continuation_scores(model, batch: dict, per_token: bool = False) -> torch.Te
     """Σ (or, when ``per_token``, the mean of) the log-probabilities of each row's continuation
     tokens, for a ``left_padded`` batch; differentiable, so training losses use it too.
 
-    Only what the continuation tokens need is computed: the model's final hidden states at the
-    positions that predict them (left padding lines the continuations up at the right end), and
-    there the log-probability of each next token alone (``token_logprobs``), never the
-    (rows × positions × vocabulary) logits — 262k words for Gemma 3.
+    Only what the continuation tokens need is computed: the model's final hidden states at the last
+    positions (left padding lines the continuations up at the right end), and there the
+    log-probability of each next token alone (``token_logprobs``), never the (rows × positions ×
+    vocabulary) logits — 262k words for Gemma 3.
     """
     ids = batch["input_ids"].to(model.device)
     lengths = batch["continuation_length"].to(model.device)
-    width = ids.shape[1]
-    # Position t predicts the token at t + 1: a continuation of `length` tokens at the right end is
-    # predicted from positions width − 1 − length ... width − 2.
-    position = torch.arange(width, device=ids.device)[None, :]
-    predicts = (position >= width - 1 - lengths[:, None]) & (position < width - 1)
-    # The full model's forward (not its body's alone), so DDP and adapters see an ordinary call; an
-    # empty `logits_to_keep` leaves its LM head nothing to compute.
-    out = model(input_ids=ids, attention_mask=batch["attention_mask"].to(model.device),
-                position_ids=batch["position_ids"].to(model.device), logits_to_keep=torch.empty(0, dtype=torch.long, device=ids.device),
-                output_hidden_states=True, use_cache=False)
-    hidden = out.hidden_states[-1][predicts]  # the final (normed) hidden states, the ones the head reads
-    del out  # the other layers' hidden states are not needed (and in inference nothing else keeps them)
+    keep = int(lengths.max()) + 1
     inner = getattr(model, "module", model)  # under DDP, the model it wraps
-    logp = token_logprobs(hidden, inner.get_output_embeddings(), ids.roll(-1, dims=1)[predicts],
+    hidden, head = final_hidden_states(model, batch, keep)
+    # Kept position j predicts the token at the next position, so the first keep − 1 kept positions
+    # predict the last keep − 1 tokens, of which a row's continuation is its last `length`.
+    predicts = torch.arange(keep - 1, device=ids.device)[None, :] >= (keep - 1 - lengths)[:, None]
+    logp = token_logprobs(hidden[:, :-1][predicts], head, ids[:, -(keep - 1):][predicts],
                           getattr(inner.config.get_text_config(), "final_logit_softcapping", None))
     rows = predicts.nonzero()[:, 0]
     total = torch.zeros(len(ids), dtype=logp.dtype, device=ids.device).index_add(0, rows, logp)
     return total / lengths if per_token else total
+
+
+class HeadInputs(torch.nn.Module):
+    """Stands in for a causal LM's head during one forward pass: keeps the final hidden states it is
+    given and returns no logits, so the head's (vocabulary × width) weights are neither multiplied
+    nor, under autocast, copied whole into the compute dtype."""
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        self.hidden = hidden
+        return hidden[..., :0]
+
+
+def final_hidden_states(model, batch: dict, keep: int) -> tuple[torch.Tensor, torch.nn.Module]:
+    """The final (normed) hidden states at the last ``keep`` positions of each row, and the LM head.
+
+    The model's own forward runs (not its body's alone, so DDP and adapters see an ordinary call),
+    with ``HeadInputs`` in the place of its head for that call.
+    """
+    inner = getattr(model, "module", model)
+    base = inner.get_base_model() if hasattr(inner, "get_base_model") else inner  # under adapters
+    head, recorder = base.get_output_embeddings(), HeadInputs()
+    base.set_output_embeddings(recorder)
+    try:
+        model(input_ids=batch["input_ids"].to(model.device), attention_mask=batch["attention_mask"].to(model.device),
+              position_ids=batch["position_ids"].to(model.device), logits_to_keep=keep, use_cache=False)
+    finally:
+        base.set_output_embeddings(head)
+    return recorder.hidden, head
 
 
 # Logits computed at once in token_logprobs: positions × words ≤ 2^24 (64 MiB in fp32), and at most
