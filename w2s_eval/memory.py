@@ -4,11 +4,13 @@ benchmark's phase).
 Linux keeps the process's peak resident set (``VmHWM`` in /proc/self/status) and lets the process
 reset it (writing 5 to /proc/self/clear_refs), so the peak of one stretch is measured by itself,
 not hidden under an earlier, higher one. Elsewhere (or where the reset is refused) the peak is the
-process's lifetime peak (``getrusage``), which bounds the stretch's from above.
+process's lifetime peak (``getrusage``), which bounds the stretch's from above. Stretches are
+measured one after another, not nested: a stretch's start resets the peak of any stretch around it.
 """
 
 from __future__ import annotations
 
+import ctypes
 import re
 import resource
 import sys
@@ -40,6 +42,16 @@ def peak_rss_mb() -> float:
     return maxrss / 2**20 if sys.platform == "darwin" else maxrss / 1024  # bytes on macOS, KiB on Linux
 
 
+def release_freed():
+    """Hand memory that is freed but still held by the C allocator back to the system (glibc's
+    ``malloc_trim``; nothing elsewhere). glibc keeps the heap that large tensors were freed from, so
+    without this a process stays at its highest resident size after a big step (training) is done."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def reset_peak() -> bool:
     """Start a new peak at the current resident memory; False where the kernel does not allow it."""
     try:
@@ -56,6 +68,7 @@ def watch():
     what the block's own work added at its highest), and ``peak_since_start`` (False where the peak
     could not be reset, so it may be an earlier, higher one)."""
     memory: dict = {}
+    release_freed()  # the block starts from the memory in use, not from what earlier work left held
     since_start = reset_peak()
     start = rss_mb() or peak_rss_mb()
     try:
