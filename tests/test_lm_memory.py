@@ -166,3 +166,21 @@ def test_a_computed_step_records_its_memory_in_its_manifest_and_the_log(tmp_path
     # A reused step computes nothing: its manifest keeps the memory of the run that computed it.
     assert cache.run("weak", "k1", lambda f: {"n": 2}, log) == folder
     assert json.loads((folder / StepCache.MANIFEST).read_text())["memory"] == recorded
+
+
+@pytest.mark.slow
+def test_a_runs_metrics_and_log_hold_each_steps_peak_memory(tmp_path):
+    from w2s_eval.config import load_config
+    from w2s_eval.protocol import run_experiment
+
+    tiny = ["splits.max_per_split={A: 32, B: 32, val: 8, test: 16}", "strong_train.epochs=1",
+            "strong_train.max_length=32", "eval.n_bootstrap=50", "threads=1"]
+    cfg = load_config(None, tiny, {"task": "toxicity", "weak_model": "tfidf", "strong_model": "minilm-l6"})
+    run_dir = run_experiment(cfg, tmp_path, quiet=True)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert set(metrics["memory"]) == {"weak", "label", "student", "ceiling"}
+    for step, used in metrics["memory"].items():
+        assert used["peak_rss_mb"] > 0 and 0 <= used["peak_increase_mb"] <= used["peak_rss_mb"], step
+    done = {e["step"]: e["memory"] for e in map(json.loads, (run_dir / "log.jsonl").read_text().splitlines())
+            if e["event"] == "step_done"}
+    assert done == metrics["memory"]
