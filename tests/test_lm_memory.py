@@ -23,14 +23,21 @@ from w2s_eval.trainers.lm import continuation_scores, token_logprobs
 
 
 def full_logits_scores(model, batch: dict, per_token: bool = False) -> torch.Tensor:
-    """The reference: every position's full logits, log-softmax, the continuation tokens' entries."""
-    ids, lengths = batch["input_ids"], batch["continuation_length"]
+    """The reference: every position's full logits and their log-softmax, from which the batch's
+    scored tokens are read and summed per slot."""
+    ids = batch["input_ids"]
     logits = model(input_ids=ids, attention_mask=batch["attention_mask"], position_ids=batch["position_ids"]).logits
-    logp = torch.log_softmax(logits[:, :-1].float(), dim=-1).gather(-1, ids[:, 1:, None]).squeeze(-1)
-    width = ids.shape[1] - 1
-    in_continuation = torch.arange(width)[None, :] >= (width - lengths)[:, None]
-    total = (logp * in_continuation).sum(-1)
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    row, before_end, token, slot = batch["scored"].unbind(-1)
+    lengths = batch["slot_length"]
+    total = torch.zeros(len(lengths)).index_add(0, slot, logp[row, ids.shape[1] - 1 - before_end, token])
     return total / lengths if per_token else total
+
+
+def two_rows_per_answer(model, prompts) -> dict:
+    """The SFT layout before issue 22: each prompt followed by each answer word, one row each."""
+    pairs = [(p, " " + a) for p in prompts for a in model.answers]
+    return model.left_padded(model.encode_continuations(*zip(*pairs)))
 
 
 @pytest.mark.parametrize("softcap", [None, 3.0])
@@ -112,15 +119,23 @@ def test_continuation_scores_and_their_gradients_equal_the_full_logits(smollm, p
 
 
 @pytest.mark.slow
-def test_sft_loss_and_scores_equal_the_full_logits(smollm, data_dir):
-    """SoftAnswerTrainer's loss (and its gradients) and ``margins`` as computed from full logits."""
+@pytest.mark.parametrize("answers, rows_per_prompt", [
+    (("neutral", "hateful"), 1),  # SmolLM2: 1 + 2 tokens, one row: the prompt and " hateful"
+    (("no", "yes"), 1),  # 1 + 1 tokens: the prompt alone
+    (("hateful", "inoffensive"), 2),  # 2 + 3 tokens: a row for each
+])
+def test_sft_loss_and_scores_equal_the_full_logits(smollm, data_dir, monkeypatch, answers, rows_per_prompt):
+    """SoftAnswerTrainer's loss (and its gradients) and ``margins`` as computed from full logits
+    with one row per prompt and answer word."""
     from w2s_eval.tasks import get_task
     from w2s_eval.trainers.losses import make_loss
     from w2s_eval.trainers.sft import AnswerPairCollator, SoftAnswerTrainer
 
+    monkeypatch.setattr(smollm, "answers", answers)
     frame = get_task("toxicity").load(data_dir)[0].head(4)
     rows = [{"prompt": p, "soft": s} for p, s in zip(smollm.prompts(frame["text"]), [0.1, 0.9, 0.5, 1.0])]
     batch = AnswerPairCollator(smollm)(rows)
+    assert len(batch["input_ids"]) == rows_per_prompt * len(rows)
     net, loss_fn = smollm.model.eval(), make_loss("xent")
     trainer = SoftAnswerTrainer.__new__(SoftAnswerTrainer)  # compute_loss alone: no Trainer state is read
     trainer.w2s_loss, trainer.state = loss_fn, SimpleNamespace(global_step=0, max_steps=1)
@@ -128,7 +143,8 @@ def test_sft_loss_and_scores_equal_the_full_logits(smollm, data_dir):
     loss.backward()
     got_grads = lora_grads(net)
     soft = batch.pop("soft")
-    expected = loss_fn(full_logits_scores(net, batch, per_token=True).view(-1, 2), soft, 0.0)
+    old_layout = two_rows_per_answer(smollm, [row["prompt"] for row in rows])
+    expected = loss_fn(full_logits_scores(net, old_layout, per_token=True).view(-1, 2), soft, 0.0)
     expected.backward()
     expected_grads = lora_grads(net)
     assert float(loss) == pytest.approx(float(expected), abs=1e-4)
@@ -136,7 +152,7 @@ def test_sft_loss_and_scores_equal_the_full_logits(smollm, data_dir):
     # Scoring (inference mode, batched by length) gives the same margins.
     margins = smollm.margins(frame)
     with torch.no_grad():
-        reference = full_logits_scores(net, batch, per_token=True).view(-1, 2).numpy()
+        reference = full_logits_scores(net, old_layout, per_token=True).view(-1, 2).numpy()
     np.testing.assert_allclose(margins, reference[:, 1] - reference[:, 0], atol=1e-4)
 
 

@@ -45,9 +45,18 @@ class CausalLM(TrainedModel):
             pieces.append((p_ids[-room:], c_ids[: self.train_cfg.max_length - 1]))
         return pieces
 
-    def left_padded(self, pieces) -> dict:
+    def left_padded(self, pieces, scored=None, slot_length=None) -> dict:
         """A batch of prompt + continuation sequences, left-padded so that every continuation ends
-        at the right edge; ``continuation_length`` says how many of the last tokens it holds."""
+        at the right edge, and the tokens to score (``continuation_scores``).
+
+        ``scored``: (row, d, token, slot) per scored token: the output at column width − 1 − d of
+        the row (d positions before its last) predicts ``token``, whose log-probability adds to sum
+        ``slot``; ``slot_length``: the number of tokens of each slot. By default each row's
+        continuation tokens, summed per row.
+        """
+        if scored is None:  # token j of a continuation of L tokens is predicted L − j before the end
+            scored = [(row, len(c) - j, token, row) for row, (_, c) in enumerate(pieces) for j, token in enumerate(c)]
+            slot_length = [len(c) for _, c in pieces]
         seqs = [p + c for p, c in pieces]
         width = max(map(len, seqs))
         ids = torch.full((len(seqs), width), self.tokenizer.pad_token_id, dtype=torch.long)
@@ -55,27 +64,39 @@ class CausalLM(TrainedModel):
         for row, seq in enumerate(seqs):
             ids[row, width - len(seq):], mask[row, width - len(seq):] = torch.tensor(seq), 1
         return {"input_ids": ids, "attention_mask": mask, "position_ids": (mask.cumsum(-1) - 1).clamp(min=0),
-                "continuation_length": torch.tensor([len(c) for _, c in pieces])}
+                "scored": torch.tensor(scored, dtype=torch.long).view(-1, 4),
+                "slot_length": torch.tensor(slot_length, dtype=torch.long)}
 
     @scoring
+    def scores_in_batches(self, lengths, make_batch, per_token: bool, batch_size: int = 16,
+                          reference: bool = False) -> np.ndarray:
+        """``continuation_scores`` of ``make_batch(indices)`` over items batched by ``lengths``
+        (little padding), as [items, slots per item]; with the adapters off when ``reference``
+        (the frozen base model: DPO's reference policy)."""
+        was_training = self.model.training
+        self.model.eval()
+        order = np.argsort(lengths, kind="stable")
+        out = None
+        adapters_off = self.model.disable_adapter() if reference and hasattr(self.model, "disable_adapter") else nullcontext()
+        with adapters_off:
+            for start in range(0, len(order), batch_size):
+                index = order[start:start + batch_size]
+                scores = continuation_scores(self.model, make_batch(index), per_token).view(len(index), -1)
+                if out is None:
+                    out = np.empty((len(order), scores.shape[1]), dtype=np.float64)
+                out[index] = scores.cpu().numpy()
+        self.model.train(was_training)
+        return out
+
     def continuation_logprobs(self, prompts, continuations, batch_size: int = 16, reference: bool = False,
                               per_token: bool = False) -> np.ndarray:
         """Σ log p(continuation tokens | prompt) per pair, or their mean per token when
         ``per_token`` (so a continuation of more tokens is not scored lower for its length); with
         the adapters off when ``reference`` (the frozen base model: DPO's reference policy)."""
-        was_training = self.model.training
-        self.model.eval()
         pieces = self.encode_continuations(prompts, continuations)
-        out = np.empty(len(pieces), dtype=np.float64)
-        order = np.argsort([len(p) + len(c) for p, c in pieces], kind="stable")
-        adapters_off = self.model.disable_adapter() if reference and hasattr(self.model, "disable_adapter") else nullcontext()
-        with adapters_off:
-            for start in range(0, len(order), batch_size):
-                index = order[start:start + batch_size]
-                batch = self.left_padded([pieces[i] for i in index])
-                out[index] = continuation_scores(self.model, batch, per_token).cpu().numpy()
-        self.model.train(was_training)
-        return out
+        return self.scores_in_batches([len(p) + len(c) for p, c in pieces],
+                                      lambda index: self.left_padded([pieces[i] for i in index]),
+                                      per_token, batch_size, reference)[:, 0]
 
     @scoring
     def generate(self, prompts, max_new_tokens: int = 48) -> list[str]:
@@ -91,26 +112,23 @@ class CausalLM(TrainedModel):
 
 
 def continuation_scores(model, batch: dict, per_token: bool = False) -> torch.Tensor:
-    """Σ (or, when ``per_token``, the mean of) the log-probabilities of each row's continuation
-    tokens, for a ``left_padded`` batch; differentiable, so training losses use it too.
+    """The sums of the log-probabilities of a ``left_padded`` batch's scored tokens, one per slot
+    (or, when ``per_token``, their means); differentiable, so training losses use it too.
 
-    Only what the continuation tokens need is computed: the model's final hidden states at the last
-    positions (left padding lines the continuations up at the right end), and there the
-    log-probability of each next token alone (``token_logprobs``), never the (rows × positions ×
-    vocabulary) logits — 262k words for Gemma 3.
+    Only what the scored tokens need is computed: the model's final hidden states at the last
+    positions (left padding lines the continuations up at the right end), and there each scored
+    token's log-probability alone (``token_logprobs``), never the (rows × positions × vocabulary)
+    logits — 262k words for Gemma 3.
     """
-    ids = batch["input_ids"].to(model.device)
-    lengths = batch["continuation_length"].to(model.device)
-    keep = int(lengths.max()) + 1
-    inner = getattr(model, "module", model)  # under DDP, the model it wraps
+    scored = batch["scored"].to(model.device)
+    row, before_end, token, slot = scored.unbind(-1)
+    keep = int(before_end.max()) + 1
     hidden, head = final_hidden_states(model, batch, keep)
-    # Kept position j predicts the token at the next position, so the first keep − 1 kept positions
-    # predict the last keep − 1 tokens, of which a row's continuation is its last `length`.
-    predicts = torch.arange(keep - 1, device=ids.device)[None, :] >= (keep - 1 - lengths)[:, None]
-    logp = token_logprobs(hidden[:, :-1][predicts], head, ids[:, -(keep - 1):][predicts],
+    inner = getattr(model, "module", model)  # under DDP, the model it wraps
+    logp = token_logprobs(hidden[row, keep - 1 - before_end], head, token,
                           getattr(inner.config.get_text_config(), "final_logit_softcapping", None))
-    rows = predicts.nonzero()[:, 0]
-    total = torch.zeros(len(ids), dtype=logp.dtype, device=ids.device).index_add(0, rows, logp)
+    lengths = batch["slot_length"].to(model.device)
+    total = torch.zeros(len(lengths), dtype=logp.dtype, device=logp.device).index_add(0, slot, logp)
     return total / lengths if per_token else total
 
 
