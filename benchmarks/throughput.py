@@ -16,7 +16,8 @@ real data (ToxiGen statements; HH-RLHF pairs for the pair paradigms, W2S_DATA_DI
 Utilisation: the model's matmul work — 2 FLOPs per weight of its Linear layers per token forward,
 3x that to train a full model (forward, input and weight gradients), 2x with LoRA (frozen weights
 get no gradient; the adapters' own FLOPs are ignored), attention's own matmuls ignored — divided
-by the time, as a share of the peak a large matmul reaches in the same process, threads and dtype.
+by the time, as a share of the peak a large matmul reaches in the same process, threads and dtype
+(``matmul_peak``: bf16 tensors for bf16, fp32 for fp32, the best of several sizes and repeats).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -73,23 +73,40 @@ def train_and_label(paradigm_name: str, location_or_ref: str, cfg, frame, cuda: 
     return out
 
 
-def matmul_peak(precision: str, max_size: int = 2048, repeats: int = 5) -> float:
-    """GFLOP/s of the best of ``repeats`` square ``F.linear`` calls computed as a model's layers
-    compute in ``precision`` (fp32, or fp32 tensors under bf16 autocast), this process's threads:
-    max_size² (2048), or smaller where one takes over 1/8 s (emulated bfloat16)."""
+PEAK_SIZES = (1024, 2048, 4096)
+
+
+def matmul_peak(precision: str, sizes=PEAK_SIZES, repeats: int = 5) -> float:
+    """GFLOP/s of the fastest square ``a @ b`` with both tensors in ``precision``'s dtype (bfloat16
+    tensors for bf16, float32 for fp32), over ``sizes`` and ``repeats`` calls each, in this process's
+    threads: the most the machine's matmul units give in that dtype. Autocast is not used: it would
+    time the fp32 -> bf16 casts of both operands with the matmul, which is what a model's layers do
+    but not what the units can do (on an AMX CPU that understated the bf16 peak ~5x). A size is
+    dropped where one call takes over 2 s (emulated bfloat16, slow CPUs)."""
     import torch
 
-    from w2s_eval.precision import autocast
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[precision]
+    best = 0.0
+    for size in sizes:
+        a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+        first = _timed(lambda: a @ b)  # also the warm-up: packing buffers, thread pool
+        if first > 2.0:
+            break
+        seconds = min(_timed(lambda: a @ b) for _ in range(repeats))
+        best = max(best, 2 * size**3 / seconds / 1e9)
+    return best
 
-    size = 256
-    while True:
-        a, b = torch.randn(size, size), torch.randn(size, size)
-        with autocast(precision):
-            seconds = _timed(lambda: torch.nn.functional.linear(a, b))
-            if size >= max_size or seconds * 8 > 1.0:
-                best = min(_timed(lambda: torch.nn.functional.linear(a, b)) for _ in range(repeats))
-                return 2 * size**3 / best / 1e9
-        size *= 2
+
+def cpu_model() -> str:
+    """The CPU's model name and its bf16 instruction sets (lscpu; /proc/cpuinfo's flags)."""
+    from w2s_eval.precision import cpu_bf16_units
+
+    try:
+        lines = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout.splitlines()
+        name = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("Model name")), "unknown CPU")
+    except (OSError, subprocess.CalledProcessError):
+        name = "unknown CPU"
+    return f"{name}; bf16 units: {', '.join(cpu_bf16_units()) or 'none'}"
 
 
 def _timed(fn) -> float:
@@ -111,6 +128,7 @@ def measure_cpu(model: str, paradigm: str, finetune: str, quant: str, n: int, th
     import torch
 
     from w2s_eval.config import TrainConfig
+    from w2s_eval.memory import peak_rss_mb
     from w2s_eval.tasks import get_task
 
     torch.set_num_threads(threads)
@@ -123,7 +141,7 @@ def measure_cpu(model: str, paradigm: str, finetune: str, quant: str, n: int, th
     row = {"model": model, "paradigm": paradigm, "finetune": finetune if model != "tfidf" else "-",
            "quant": quant, "precision": precision if model != "tfidf" else "-", "n": n,
            "train_ex_s": n / result["train_s"], "label_ex_s": n / result["label_s"],
-           **({"peak_gflops": peak} if peak else {}), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+           **({"peak_gflops": peak} if peak else {}), "peak_rss_mb": peak_rss_mb()}
     if model != "tfidf" and paradigm == "classify":
         from transformers import AutoTokenizer
 
@@ -221,7 +239,7 @@ def main():
     parser.add_argument("--hidden", type=int, default=2048, help="--cuda-1b model width (2048: ~0.9B)")
     parser.add_argument("--layers", type=int, default=16, help="--cuda-1b model depth")
     parser.add_argument("--precision", default="fp32", help="comma list of fp32 | bf16 for the CPU tables")
-    parser.add_argument("--peak", action="store_true", help="only the matmul peak (2048^2) in fp32 and bf16")
+    parser.add_argument("--peak", action="store_true", help="only the matmul peak in fp32 and bf16")
     parser.add_argument("--child", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -232,11 +250,8 @@ def main():
         elif kind == "peak":
             import torch
 
-            from w2s_eval.precision import cpu_bf16_units
-
             torch.set_num_threads(args.threads)
-            result = {"threads": args.threads, "bf16_units": ",".join(cpu_bf16_units()) or "none",
-                      **{f"{d}_gflops": matmul_peak(d) for d in ("fp32", "bf16")}}
+            result = {"threads": args.threads, **{f"{d}_gflops": matmul_peak(d) for d in ("fp32", "bf16")}}
         else:
             result = measure_cpu(rest[0], rest[1], rest[2], rest[3], args.n, args.threads, rest[4])
         print(json.dumps(result))
@@ -247,9 +262,10 @@ def main():
         rows = [r for p in PARADIGM_TASK for q in ("none", "4bit") if (r := run_child(["cuda", p, q, *common]))]
         print(table(rows, ["model", "paradigm", "quant", "train_tok_s", "label_tok_s", "weights_gb", "peak_gpu_gb", "gpu"]))
         return
+    print(f"CPU: {cpu_model()}")
     if args.peak:
         rows = [r for r in [run_child(["peak", *common])] if r]
-        print(table(rows, ["threads", "bf16_units", "fp32_gflops", "bf16_gflops"]))
+        print(table(rows, ["threads", "fp32_gflops", "bf16_gflops"]))
         return
     precisions = args.precision.split(",")
     if args.paradigms:

@@ -332,7 +332,8 @@ def run_steps(p: Prepared, out_dir: Path, run_dir: Path, quiet: bool, shared_cac
                                                                       "prob": weak.predict_proba(both)}))
         return {"n_labelled": len(both)}
 
-    labels = pd.read_parquet(cache.run("label", label_key, label, log) / "labels.parquet").set_index("id")["prob"]
+    label_dir = cache.run("label", label_key, label, log)
+    labels = pd.read_parquet(label_dir / "labels.parquet").set_index("id")["prob"]
     weak_B, weak_val = labels.loc[B["id"]].to_numpy(), labels.loc[val["id"]].to_numpy()
 
     # -- 3. method: the weak supervision becomes the student's training set ---------------------
@@ -417,6 +418,10 @@ def run_steps(p: Prepared, out_dir: Path, run_dir: Path, quiet: bool, shared_cac
         metrics["chain"] = [
             {"model": model.ref, "acc": model_metrics(predictions["label"].to_numpy(), predictions[f"via:{model.ref}"].to_numpy())["acc"],
              "label_acc_B": label_accuracy(training.models[f"via:{model.ref}"], B)} for model in p.via]
+    step_dirs = {"weak": weak_dir, "label": label_dir, "student": student_dir, "ceiling": ceiling_dir}
+    if baseline:
+        step_dirs["baseline"] = baseline[1]
+    metrics["memory"] = {step: step_memory(folder) for step, folder in step_dirs.items()}
     if baseline:
         metrics["steps"]["baseline"] = baseline[0]
         plain = compute_metrics(predictions, cfg, student_col=BASELINE)
@@ -427,6 +432,12 @@ def run_steps(p: Prepared, out_dir: Path, run_dir: Path, quiet: bool, shared_cac
         tracking.log_final_metrics(cfg.tracking, out_dir, p.run_id, metrics)
     log("done", metrics={k: metrics[k] for k in ("weak", "student", "ceiling", "gap", "pgr")})
     return metrics
+
+
+def step_memory(folder: Path) -> dict | None:
+    """The peak resident memory a step's computation took (store.StepCache), from when it was
+    computed (a reused step took none in this run); None for a step cached before it was recorded."""
+    return json.loads((folder / StepCache.MANIFEST).read_text()).get("memory")
 
 
 def label_accuracy(folder: Path, B: pd.DataFrame) -> float:

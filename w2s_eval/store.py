@@ -23,6 +23,7 @@ import filelock
 import pandas as pd
 import yaml
 
+from . import memory
 from .errors import UserError
 
 # Below this much free space under --out a run is refused before it starts: a full disk mid-run
@@ -258,8 +259,11 @@ class StepCache:
             started = time.time()
             log("step_start", f"{step}: running ({final.name})", step=step, key=key)
             try:
-                info = work(tmp) or {}
-                info.update(step=step, key=key, seconds=round(time.time() - started, 2))
+                # The step's peak resident memory (and what it added over the memory it started
+                # with): a record of what it needed, never part of its key.
+                with memory.watch() as used:
+                    info = work(tmp) or {}
+                info.update(step=step, key=key, seconds=round(time.time() - started, 2), memory=used)
                 info["files"] = file_records(tmp)  # a reuse re-reads only files whose time moved
                 atomic_write_json(tmp / self.MANIFEST, info)
             except BaseException:
@@ -270,5 +274,6 @@ class StepCache:
             # The step is done, so whoever takes this lock next (even on the unlinked file) finds
             # it done: removing the file now leaves no lock files behind and is race-free.
             lock.unlink(missing_ok=True)
-            log("step_done", f"{step}: done in {info['seconds']:.0f}s", step=step, key=key, seconds=info["seconds"])
+            log("step_done", f"{step}: done in {info['seconds']:.0f}s, peak memory {used['peak_rss_mb'] / 1024:.1f} GB "
+                f"(+{used['peak_increase_mb'] / 1024:.1f} GB)", step=step, key=key, seconds=info["seconds"], memory=used)
             return final

@@ -44,16 +44,14 @@ def calibrated_threshold(margins, positive_share: float) -> float:
 
 
 class AnswerPairCollator:
-    """Batches of (prompt, soft label) rows as both answers after each prompt: rows 2i and 2i + 1 are
-    example i with answer 0 and answer 1, left-padded as the scorer wants them."""
+    """Batches of (prompt, soft label) rows as the scores of both answers after each prompt
+    (``SFTModel.answer_batch``: slots 2i and 2i + 1 are example i's answers 0 and 1)."""
 
     def __init__(self, model: "SFTModel"):
         self.model = model
 
     def __call__(self, rows: list[dict]) -> dict:
-        prompts = [row["prompt"] for row in rows for _ in range(2)]
-        answers = [" " + answer for _ in rows for answer in self.model.answers]
-        batch = self.model.left_padded(self.model.encode_continuations(prompts, answers))
+        batch = self.model.answer_batch([row["prompt"] for row in rows])
         batch["soft"] = torch.tensor([row["soft"] for row in rows], dtype=torch.float32)
         return batch
 
@@ -100,13 +98,39 @@ class SFTModel(CausalLM):
             out.append(sft_prompt(text if len(ids) <= budget else self.tokenizer.decode(ids[:budget]), self.question))
         return out
 
+    def answer_batch(self, prompts) -> dict:
+        """A ``left_padded`` batch that scores every answer word after each prompt, running each
+        prompt once per answer word of several tokens (not once per answer word).
+
+        Every answer's first token is predicted at the prompt's last position, which is the same
+        whatever follows it, so one row per prompt gives all first tokens; an answer of several
+        tokens needs its own row for the rest (its later tokens see its earlier ones). So a prompt
+        has one row per answer of several tokens, or a single row of the prompt alone when every
+        answer is one token (Gemma 3's `` neutral`` / `` hateful``). Slot i · K + k sums example
+        i's answer k (K answers).
+        """
+        answers = [self.tokenizer(" " + answer, add_special_tokens=False)["input_ids"] for answer in self.answers]
+        own_rows = [k for k, ids in enumerate(answers) if len(ids) > 1] or [None]  # None: the prompt alone
+        room = max(1, self.train_cfg.max_length - max(map(len, answers)))
+        pieces, scored = [], []
+        for i, prompt in enumerate(prompts):
+            prompt_ids, first = self.tokenizer(prompt, add_special_tokens=True)["input_ids"][-room:], len(pieces)
+            pieces += [(prompt_ids, [] if k is None else answers[k]) for k in own_rows]
+            for k, ids in enumerate(answers):
+                slot = i * len(answers) + k
+                # The first token, from the prompt's last position: as many before the row's end as
+                # the row's continuation is long.
+                scored.append((first, len(pieces[first][1]), ids[0], slot))
+                if len(ids) > 1:  # token j of its own row: len − j before the end
+                    scored += [(first + own_rows.index(k), len(ids) - j, ids[j], slot) for j in range(1, len(ids))]
+        return self.left_padded(pieces, scored, [len(ids) for _ in prompts for ids in answers])
+
     def margins(self, frame) -> np.ndarray:
         """score(answer 1) − score(answer 0) per example, scores being mean token log-probabilities."""
         prompts = self.prompts(frame["text"])
-        n = len(prompts)
-        scores = self.continuation_logprobs(prompts * 2, [" " + self.answers[0]] * n + [" " + self.answers[1]] * n,
-                                            per_token=True)
-        return scores[n:] - scores[:n]
+        scores = self.scores_in_batches([len(p) for p in prompts], lambda index: self.answer_batch([prompts[i] for i in index]),
+                                        per_token=True)
+        return scores[:, 1] - scores[:, 0]
 
     def predict_proba(self, frame, progress: bool = False) -> np.ndarray:
         return 1 / (1 + np.exp(-(self.margins(frame) - self.threshold)))
