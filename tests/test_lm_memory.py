@@ -68,7 +68,15 @@ def smollm():
     from w2s_eval.trainers.sft import SFTModel
 
     cfg = TrainConfig(finetune="lora", max_length=64, lora_r=4, precision="fp32")
-    return SFTModel(resolve_model("smollm2-135m").location, cfg, seed=0).configure(get_task("toxicity"))
+    model = SFTModel(resolve_model("smollm2-135m").location, cfg, seed=0).configure(get_task("toxicity"))
+    # LoRA's B starts at zero, so the adapters' A would get no gradient: give B values here, once,
+    # so that every test of this module compares non-zero gradients whichever runs first.
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for name, param in model.model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.02)
+    return model
 
 
 PROMPTS = ["Is this toxic?\nAnswer:", "A much longer prompt about many different things, written to need padding.",
@@ -82,6 +90,7 @@ def assert_same_gradients(got: dict, expected: dict):
     single entries at up to ~1e-4 of the largest, never into the gradient as a whole."""
     assert got.keys() == expected.keys() and len(got) > 0
     for name in got:
+        assert expected[name].norm() > 0, (name, "a zero gradient compares nothing")
         error = float((got[name] - expected[name]).norm() / expected[name].norm())
         assert error < 1e-4, (name, error)
 
@@ -95,15 +104,8 @@ def lora_grads(model) -> dict[str, torch.Tensor]:
 @pytest.mark.slow
 @pytest.mark.parametrize("per_token", [False, True])
 def test_continuation_scores_and_their_gradients_equal_the_full_logits(smollm, per_token):
-    net = smollm.model.train()
-    torch.manual_seed(0)
-    # LoRA's B starts at zero, so the adapters' A would get no gradient: give B values first.
-    with torch.no_grad():
-        for name, param in net.named_parameters():
-            if "lora_B" in name:
-                param.normal_(0, 0.02)
     # Dropout off (eval mode) so that both computations see the same network.
-    net.eval()
+    net = smollm.model.eval()
     batch = smollm.left_padded(smollm.encode_continuations(PROMPTS, REPLIES))
     weights = torch.tensor([0.3, -1.0, 0.7, 2.0])
     got = continuation_scores(net, batch, per_token)
