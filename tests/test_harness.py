@@ -242,6 +242,8 @@ def test_export_writes_harness_results_that_round_trip(tiny_run, tmp_path):
     for role in ("weak", "student", "ceiling"):
         assert values[f"{role}_acc,none"] == metrics[role]["acc"] and 0 < values[f"{role}_acc_stderr,none"] < 0.2
     assert values["pgr,none"] == metrics["pgr"]["value"]  # null here: the tiny run's gap is under min_gap
+    # smollm2 is a causal LM, so even this classify run has a zero-shot model, exported beside the others
+    assert values["zero_shot_acc,none"] == metrics["zero_shot"]["acc"] and 0 < values["zero_shot_acc_stderr,none"] < 0.2
     assert data["n-samples"][task]["effective"] == 32 and data["configs"][task]["metadata"]["run_id"] == tiny_run.name
     assert harness.export_lm_eval(tiny_run) == files and len(list(files[0].parent.iterdir())) == 1  # re-export replaces
 

@@ -164,6 +164,9 @@ class RunConfig:
     # and strong, weakest first (W → via… → S).
     via: list[str] = field(default_factory=list)
     threads: int | None = None  # torch CPU threads; None: all cores
+    # The zero-shot row (protocol.py): the untrained strong model's own answer to the task's question,
+    # beside weak / student / ceiling. auto: when the strong model is a causal LM; none: never.
+    zero_shot: str = "auto"
     data: DataConfig = field(default_factory=DataConfig)
     splits: SplitConfig = field(default_factory=SplitConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -306,6 +309,7 @@ def load_config(config_file: str | None = None, assignments: list[str] = (), fla
     return config
 
 
+ZERO_SHOT_MODES = ("auto", "none")
 # Seeds reach numpy's and scikit-learn's random states, which take 32-bit unsigned integers.
 MAX_SEED = 2**32 - 1
 # More epochs than this is a typo (1e9), not an experiment: the run would never end.
@@ -321,6 +325,8 @@ def _ranges(cfg: RunConfig) -> list[tuple[str, object, bool, str]]:
               ("seed", cfg.seed, 0 <= cfg.seed <= MAX_SEED, f"a non-negative integer up to {MAX_SEED} (2**32 - 1)"),
               ("eval.n_bootstrap", cfg.eval.n_bootstrap, 10 <= cfg.eval.n_bootstrap <= MAX_BOOTSTRAP,
                f"from 10 to {MAX_BOOTSTRAP:,} bootstrap resamples (1000 for reported intervals)"),
+              ("zero_shot", cfg.zero_shot, cfg.zero_shot in ZERO_SHOT_MODES,
+               "auto (a zero-shot row when the strong model is a causal LM) or none"),
               ("eval.level", cfg.eval.level, 0 < cfg.eval.level < 1, "a confidence level between 0 and 1, e.g. 0.95"),
               ("eval.min_gap", cfg.eval.min_gap, 0 <= cfg.eval.min_gap < 1, "an accuracy gap in [0, 1)")]
     for role in ("weak_train", "strong_train"):

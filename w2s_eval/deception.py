@@ -323,7 +323,9 @@ def deception_report(predictions: pd.DataFrame, *, student_col: str = "student",
 
 # -- run folders -----------------------------------------------------------------------------------
 
-MODEL_COLUMNS_NOT_STUDENTS = {"id", "label", "weak", "ceiling"}
+# zero_shot: the untrained strong model (protocol.py) learned nothing from the weak model, so it has no
+# imitation numbers to report.
+MODEL_COLUMNS_NOT_STUDENTS = {"id", "label", "weak", "ceiling", "zero_shot"}
 
 
 def _run_settings(run_dir: Path) -> dict:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from .errors import UserError
 from .eval.metrics import interval_text
-from .run_folder import MODEL_ROLES, Run, read_run
+from .run_folder import MODEL_ROLES, ZERO_SHOT, Run, read_run
 
 ROLE_TEXT = {
     "student": "the **student**: the strong model trained on the weak supervisor's labels (the W2S student)",
@@ -163,11 +163,17 @@ def model_card(run: Run, role: str, meta: dict, adapter: bool) -> str:
         "| model | accuracy | AUROC |",
         "|---|---|---|",
         *[f"| {r} | {m[r]['acc']:.3f} | {m[r].get('auroc') or float('nan'):.3f} |" for r in MODEL_ROLES if r in m],
+        *([f"| zero-shot (the strong model untrained) | {m[ZERO_SHOT]['acc']:.3f} | "
+           f"{m[ZERO_SHOT].get('auroc') or float('nan'):.3f} |"] if ZERO_SHOT in m else []),
         "",
         f"- Weak–ceiling gap: {_interval(gap)}.",
         f"- PGR (performance gap recovered by the student): {_interval(pgr)}"
         + ("" if pgr.get("identified", True) else " — not identified: the gap's interval includes zero") + ".",
     ]
+    if m.get("student_vs_zero_shot"):
+        versus = m["student_vs_zero_shot"]
+        lines.append(f"- Student − zero-shot accuracy (paired): {_interval(versus)}: "
+                     f"{versus.get('verdict') or 'no verdict'}.")
     if deception.get("imitation_share"):
         lines.append(f"- Imitation share (of the student's avoidable errors, the share its weak teacher makes too): "
                      f"{_interval(deception['imitation_share'])}.")

@@ -26,7 +26,8 @@ from pathlib import Path
 
 from .errors import UserError
 from .eval.metrics import right
-from .run_folder import MODEL_ROLES, PREDICTIONS, RECORD, find_runs, read_predictions, read_run
+from .models.resolve import is_causal_lm
+from .run_folder import MODEL_ROLES, PREDICTIONS, RECORD, ZERO_SHOT, find_runs, read_predictions, read_run
 
 SEQ_CLS, CAUSAL_LM = "seq-cls", "causal-lm"
 
@@ -124,18 +125,6 @@ def saved_model_kind(folder: Path, meta: dict) -> str:
     return SEQ_CLS
 
 
-def base_is_causal_lm(base: str) -> bool:
-    """Whether the base checkpoint is a decoder LM (its architectures name a causal-LM class)."""
-    from transformers import AutoConfig
-    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
-
-    config = AutoConfig.from_pretrained(base)
-    causal_classes = {c for v in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values() for c in ((v,) if isinstance(v, str) else v)}
-    if config.architectures:
-        return any(a in causal_classes for a in config.architectures)
-    return config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and not getattr(config, "is_encoder_decoder", False)
-
-
 def _default_dtype(device: str):
     import torch
 
@@ -197,7 +186,7 @@ def load_causal_lm(folder: str | Path, device: str | None = None, dtype=None):
     meta = _read_json(meta_path)
     base = meta["base"]
     kind = saved_model_kind(folder, meta)
-    if not base_is_causal_lm(base):
+    if not is_causal_lm(base):
         raise UserError(f"{folder}: its base model {base} is not a causal language model (an encoder?); "
                         f"lm-eval-harness scores text with an LM head, so it needs a decoder LM "
                         f"(e.g. run with --strong smollm2-135m or a Qwen / Llama checkpoint)")
@@ -355,7 +344,8 @@ def run_results(run_dir: str | Path) -> dict:
 
     The task is ``w2s_<task>_<gap>``. ``acc`` is the student's accuracy (the W2S model is what a
     leaderboard row compares); ``weak_acc`` / ``student_acc`` / ``ceiling_acc`` (and ``*_auroc``)
-    name every model; accuracies carry lm-eval's own ``mean_stderr`` over the stored per-example
+    name every model (and ``zero_shot_acc`` the untrained strong model's own answer, in runs that have
+    one); accuracies carry lm-eval's own ``mean_stderr`` over the stored per-example
     correctness. ``pgr``'s stderr is read off its percentile bootstrap interval as
     (ci_high − ci_low) / (2 z), z = 1.96 for the 95% level: the stderr of a normal interval of
     the same width ("N/A" when PGR or its interval is undefined, and PGR is null then).
@@ -386,6 +376,8 @@ def run_results(run_dir: str | Path) -> dict:
     put("acc", metrics["student"]["acc"], acc_stderr("student"))
     for role in MODEL_ROLES:
         put(f"{role}_acc", metrics[role]["acc"], acc_stderr(role))
+    if ZERO_SHOT in metrics:  # the untrained strong model's own answer (causal-LM strong models only)
+        put("zero_shot_acc", metrics[ZERO_SHOT]["acc"], acc_stderr(ZERO_SHOT))
     for role in MODEL_ROLES:
         if metrics[role].get("auroc") is not None:
             put(f"{role}_auroc", metrics[role]["auroc"])

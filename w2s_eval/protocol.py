@@ -11,11 +11,14 @@
             A run with a chain or a conflict also trains (or reuses) the plain student, on W's
             labels without conflict: the baseline it is compared with.
 4. ceiling  train S on B with ground truth; predict test.
+5. zero-shot  (a causal-LM strong model, ``zero_shot: auto``) S untrained answers the task's
+            question on test, scored as the sft paradigm scores an answer (trainers/sft.py): the
+            elicitation baseline of Burns et al. (2023), beside the others and not part of PGR.
 
 Each step is cached by a content hash of what it depends on (model weights, data, training
 config, loss, seed, and the steps before it), so a run that changes only the loss retrains only
-the student. The run folder holds the resolved config, per-example test predictions of all
-three models, metrics and the log; analyses read it without retraining.
+the student. The run folder holds the resolved config, per-example test predictions of every
+model, metrics and the log; analyses read it without retraining.
 """
 
 from __future__ import annotations
@@ -37,12 +40,13 @@ import torch
 from . import conflict as conflicts
 from . import distributed, tracking
 from . import run_folder
-from .run_folder import MODEL_ROLES
+from .run_folder import MODEL_ROLES, ZERO_SHOT
 from .config import RunConfig, check_values, packaged_yaml
 from .deception import BASELINE, write_deception
 from .errors import UserError, unknown_name
-from .eval.metrics import accuracy, bootstrap_pgr, interval_text, model_metrics
-from .models.resolve import ResolvedModel, resolve_model
+from .eval.metrics import (ZERO_SHOT_METRICS, accuracy, bootstrap, bootstrap_pgr, interval_text, model_metrics,
+                           paired_table, zero_shot_verdict)
+from .models.resolve import ResolvedModel, is_causal_lm, resolve_model
 from .methods import MethodContext, TrainingSet, make_method
 from .splits import SPLITS, assign_splits, balance, holdout_groups
 from .provenance import provenance
@@ -203,6 +207,8 @@ def run_id_of(cfg: RunConfig) -> str:
         del identity["via"]
     else:
         extras += "-via-" + "-".join(Path(m).name for m in c.via)
+    if c.zero_shot == "auto":  # the default: a run without the switch keeps its id
+        del identity["zero_shot"]
     if c.method in ("naive", "bootstrap") and not c.method_options:  # bootstrap: named by its via models
         del identity["method"], identity["method_options"]
     else:
@@ -265,7 +271,8 @@ def _run_experiment(p: Prepared, out_dir: Path, quiet: bool) -> Path:
 
 
 def run_steps(p: Prepared, out_dir: Path, run_dir: Path, quiet: bool, shared_cache: Path | None = None) -> dict:
-    """weak → label → method → student → ceiling → evaluate → analyses; returns the run's metrics.
+    """weak → label → method → student → ceiling → zero-shot → evaluate → analyses; returns the run's
+    metrics.
     ``shared_cache``: finished steps to read but never write (distributed.py)."""
     cfg = p.cfg
     torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
@@ -388,11 +395,21 @@ def run_steps(p: Prepared, out_dir: Path, run_dir: Path, quiet: bool, shared_cac
     ceiling_dir = train("ceiling", ceiling_key, p.strong, paradigm, cfg.strong_train, B, B["label"].to_numpy(float),
                         val, val["label"].to_numpy(float))
 
-    # -- 6. evaluate ------------------------------------------------------------------------------
+    # -- 6. zero-shot: S untrained, answering the task's question (trainers/sft.py zero_shot_model) --
+    zero_shot = None  # (key, folder) of the step, in runs that have one
+    if cfg.zero_shot == "auto":
+        if is_causal_lm(p.strong):
+            zero_shot = zero_shot_step(p, test, split_keys["test"], lambda key, work: cache.run("zero_shot", key, work, log))
+        else:  # an encoder or tfidf: no row, and no error
+            log("zero_shot_skipped", reason=f"strong model {cfg.strong_model} is not a causal LM: it has no answer words")
+
+    # -- 7. evaluate ------------------------------------------------------------------------------
     predictions = test[["id", "label"]].copy()
     columns = dict(zip(MODEL_ROLES, (weak_dir, student_dir, ceiling_dir))) | training.models
     if baseline:
         columns[BASELINE] = baseline[1]
+    if zero_shot:
+        columns[ZERO_SHOT] = zero_shot[1]
     for column, folder in columns.items():
         predictions[column] = pd.read_parquet(folder / "test.parquet").set_index("id")["prob"].loc[test["id"]].to_numpy()
     atomic_write_parquet(run_dir / "predictions.parquet", predictions)
@@ -412,6 +429,9 @@ def run_steps(p: Prepared, out_dir: Path, run_dir: Path, quiet: bool, shared_cac
                    steps={"weak": weak_key, "label": label_key, "student": student_key, "ceiling": ceiling_key},
                    weak_label_acc_B=accuracy(truth_B, weak_B),
                    seconds=round(time.time() - started, 1))
+    if zero_shot:
+        metrics["steps"]["zero_shot"] = zero_shot[0]
+        metrics.update(zero_shot_metrics(predictions, cfg))
     metrics["method_info"] = training_set_summary(training, truth_B, B)
     metrics["provenance"] = provenance()
     if p.via:
@@ -421,17 +441,58 @@ def run_steps(p: Prepared, out_dir: Path, run_dir: Path, quiet: bool, shared_cac
     step_dirs = {"weak": weak_dir, "label": label_dir, "student": student_dir, "ceiling": ceiling_dir}
     if baseline:
         step_dirs["baseline"] = baseline[1]
+    if zero_shot:
+        step_dirs["zero_shot"] = zero_shot[1]
     metrics["memory"] = {step: step_memory(folder) for step, folder in step_dirs.items()}
     if baseline:
         metrics["steps"]["baseline"] = baseline[0]
         plain = compute_metrics(predictions, cfg, student_col=BASELINE)
         metrics["baseline"] = {"student": plain["student"], "pgr": plain["pgr"], "kind": baseline_kind}
-    # -- 7. analyses: computed from the stored predictions ---------------------------------------
+    # -- 8. analyses: computed from the stored predictions ---------------------------------------
     metrics["deception"] = write_deception(run_dir)  # the 2x2x2 table, deception and imitation numbers
     if distributed.is_main():  # once per run, not once per rank
         tracking.log_final_metrics(cfg.tracking, out_dir, p.run_id, metrics)
     log("done", metrics={k: metrics[k] for k in ("weak", "student", "ceiling", "gap", "pgr")})
     return metrics
+
+
+# Bumped when the zero-shot step's scoring changes apart from the sft paradigm's (whose version its key
+# holds too), so older zero-shot predictions are not reused.
+ZERO_SHOT_VERSION = 1
+
+
+def zero_shot_step(p: Prepared, test: pd.DataFrame, test_key: str, run_step) -> tuple[str, Path]:
+    """(key, folder) of the cached zero-shot step: the strong model, untrained, answering the task's
+    question on ``test`` (trainers/sft.py ``zero_shot_model``). Nothing is trained, so its key holds
+    only what the answers depend on: the strong model's weights, the prompt (question and answer
+    words) and how it is scored (the sft paradigm's version; max_length, precision and quantisation),
+    and the test examples; not the seed, the weak model or anything the student trains with."""
+    from .trainers.sft import zero_shot_config, zero_shot_model
+
+    how = zero_shot_config(p.cfg.strong_train)
+    key = content_hash(["zero_shot", f"v{ZERO_SHOT_VERSION}", p.strong.fingerprint,
+                        f"sft-v{get_paradigm('sft').version}", p.task.question, list(p.task.answers),
+                        {"max_length": how.max_length, "precision": resolve_precision(how.precision),
+                         "quant": how.quant}, test_key])
+
+    def work(folder: Path) -> dict:
+        scorer = zero_shot_model(p.strong.location, p.cfg.strong_train, p.task)
+        atomic_write_parquet(folder / "test.parquet", pd.DataFrame({"id": test["id"], "prob": scorer.predict_proba(test)}))
+        return {"model": p.strong.ref, "scorer": "sft", "question": p.task.question, "answers": list(p.task.answers),
+                "threshold": scorer.threshold}
+
+    return key, run_step(key, work)
+
+
+def zero_shot_metrics(predictions: pd.DataFrame, cfg: RunConfig) -> dict:
+    """The zero-shot model's accuracy / AUROC, and acc(student) − acc(zero-shot) with a paired
+    bootstrap interval over test examples and its verdict (eval/metrics.py ``zero_shot_verdict``)."""
+    labels = predictions["label"].to_numpy()
+    table = paired_table(labels, *(predictions[c].to_numpy() for c in ("weak", "ceiling", ZERO_SHOT, "student")))
+    versus = bootstrap(table, ZERO_SHOT_METRICS["student_vs_zero_shot"].statistic, n_boot=cfg.eval.n_bootstrap,
+                       seed=cfg.seed, level=cfg.eval.level).to_dict()
+    versus["verdict"] = zero_shot_verdict(versus["ci_low"], versus["ci_high"])
+    return {"zero_shot": model_metrics(labels, predictions[ZERO_SHOT].to_numpy()), "student_vs_zero_shot": versus}
 
 
 def step_memory(folder: Path) -> dict | None:
@@ -498,6 +559,9 @@ def summary_table(m: dict) -> str:
 
     rows = [f"{'model':<9}{'acc':>7}{'auroc':>8}"]
     rows += [f"{role:<9}{fmt(m[role]['acc']):>7}{fmt(m[role]['auroc']):>8}" for role in MODEL_ROLES]
+    if ZERO_SHOT in m:  # a reference level beside the three, not a term of PGR
+        rows.append(f"{'zero-shot':<9}{fmt(m[ZERO_SHOT]['acc']):>7}{fmt(m[ZERO_SHOT]['auroc']):>8}"
+                    f"  (the strong model untrained, answering the task's question)")
     pgr = m["pgr"]
     gap_ci = f"95% CI [{pgr['gap_ci_low']:+.3f}, {pgr['gap_ci_high']:+.3f}], " if pgr.get("gap_ci_low") is not None else ""
     rows.append(f"gap      {m['gap']:+.3f} (ceiling − weak accuracy, {gap_ci}{m['n_test']} test examples)")
@@ -508,6 +572,11 @@ def summary_table(m: dict) -> str:
         rows.append(f"PGR      {pgr['value']:.3f}  " + (f"95% CI {ci}" if ci else "no interval"))
         if pgr.get("reason"):
             rows.append(f"         ({pgr['reason']})")
+    versus = m.get("student_vs_zero_shot")
+    if versus:
+        ci = interval_text(versus["ci_low"], versus["ci_high"], "{:+.3f}".format)
+        rows.append(f"student − zero-shot {versus['value']:+.3f}" + (f"  95% CI {ci}" if ci else "")
+                    + f": {versus.get('verdict') or 'no verdict (no interval)'}")
     deception = (m.get("deception") or {}).get("deception") or {}
     if deception.get("value") is not None:  # a conflict run: deception is read against its placebo null
         null = m["deception"]["deception_null"]

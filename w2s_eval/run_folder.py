@@ -5,7 +5,7 @@
       config.yaml          the resolved config (protocol.resolve_config)
       metrics.json         the run record: ``schema``, ``status``, the w2s-eval version, then results
       predictions.parquet  per test example: id, label, P(label = 1) of each model (weak, student,
-                           ceiling, student_baseline, via:<model>, ...)
+                           ceiling, student_baseline, via:<model>, zero_shot, ...)
       deception.json       the deception and imitation analysis (deception.py), from predictions
       generations.json     a few greedy continuations of the LM paradigms' models
       log.jsonl            the run's events
@@ -33,6 +33,10 @@ SCHEMA = 2
 STATUSES = ("running", "done", "failed")
 RECORD, CONFIG, PREDICTIONS = "metrics.json", "config.yaml", "predictions.parquet"
 MODEL_ROLES = ("weak", "student", "ceiling")
+# The untrained strong model's own answer (protocol.py, the zero-shot step): a predictions column and
+# a metrics.json entry of runs whose strong model is a causal LM, absent from any other run. Not a
+# role: nothing is trained, so there is no model folder to export or evaluate.
+ZERO_SHOT = "zero_shot"
 
 
 @dataclass

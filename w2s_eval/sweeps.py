@@ -42,10 +42,10 @@ from .config import RunConfig, packaged_yaml
 from .conflict import check_conflict, check_conflict_task
 from .deception import BASELINE, NUMBERS, deception_table, imitation_table, null_verdict, read_deception
 from .eval.catalogue import CATALOGUE
-from .eval.metrics import GAIN_METRICS
+from .eval.metrics import GAIN_METRICS, ZERO_SHOT_METRICS, ZERO_SHOT_MODELS, paired_table
 from .eval.metrics import RUN_TABLE_MODELS, TABLES, bootstrap, interval_text, pgr_from_tables, t_interval
 from .errors import UserError, unknown_name
-from .run_folder import error_of, is_done, read_run, status_of
+from .run_folder import ZERO_SHOT, error_of, is_done, read_run, status_of
 from .store import RunLog, atomic_write_json, atomic_write_parquet, check_outputs_writable, check_writable
 
 # The experiment's dimensions, declared once: grid axes, sweep rows, pooling and report filters follow.
@@ -178,9 +178,10 @@ def _interval_columns(name: str, interval) -> dict:
 def run_summary(run_dir: Path) -> dict:
     """The sweep-row numbers of a finished run folder.
 
-    The row keeps the run's cell tables (``run_table``: weak, ceiling, student right?; and
-    ``deception_table`` for a conflict run) as JSON lists, so ``aggregate`` can pool seeds by
-    pooling tables and bootstrap seeds and examples together."""
+    The row keeps the run's cell tables (``run_table``: weak, ceiling, student right?;
+    ``deception_table`` for a conflict run; ``zero_shot_table`` for a run with a zero-shot model) as
+    JSON lists, so ``aggregate`` can pool seeds by pooling tables and bootstrap seeds and examples
+    together."""
     run = read_run(run_dir)
     metrics, deception, predictions = run.metrics, read_deception(run_dir), run.predictions()
     settings = dict(n_boot=deception["n_boot"], seed=deception["seed"], level=deception["level"])
@@ -220,6 +221,14 @@ def run_summary(run_dir: Path) -> dict:
         for key, metric in GAIN_METRICS.items():
             gain = bootstrap(paired, metric.statistic, **settings)
             row.update({key: gain.value, **_interval_columns(key, gain)})
+    if ZERO_SHOT in predictions:  # a causal-LM strong model's untrained answer, paired with the student
+        zero_shot = paired_table(predictions["label"].to_numpy(),
+                                 *(predictions[c].to_numpy(dtype=float) for c in ZERO_SHOT_MODELS))
+        row["zero_shot_table"] = json.dumps(zero_shot.tolist())
+        row["zero_shot_auroc"] = (metrics.get(ZERO_SHOT) or {}).get("auroc")
+        for key, metric in ZERO_SHOT_METRICS.items():
+            interval = bootstrap(zero_shot, metric.statistic, **settings)
+            row.update({key: interval.value, **_interval_columns(key, interval)})
     if metrics.get("via"):
         row["via"] = ",".join(metrics["via"])
     regions = deception["regions"]

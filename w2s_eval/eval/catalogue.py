@@ -1,13 +1,14 @@
 """Every number w2s-eval reports, in one map: name -> ``Metric`` (its formula, meaning, statistic
 and table, range and direction). Sweeps pool, reports print and the lm-eval export labels numbers
-from here; each group is defined beside its prose (``eval.metrics`` for accuracies, gap, PGR and a
-method's gain; ``deception`` for the imitation and deception numbers).
+from here; each group is defined beside its prose (``eval.metrics`` for accuracies, gap, PGR, a
+method's gain and the zero-shot model's numbers; ``deception`` for the imitation and deception numbers).
 """
 
 from __future__ import annotations
 
 from ..deception import DECEPTION, IMITATION
-from .metrics import GAIN_METRICS, RUN_METRICS, Metric, pgr_statistic_of, reference_accuracy_statistic
+from .metrics import (GAIN_METRICS, RUN_METRICS, ZERO_SHOT_METRICS, Metric, pgr_statistic_of,
+                      reference_accuracy_statistic)
 
 # The naive (or no-conflict) student beside a method's or a conflict's student. Its accuracy and PGR
 # are statistics of the run's paired table (weak, ceiling, baseline, student: the baseline is m2),
@@ -26,4 +27,5 @@ BASELINE_METRICS = {
     if key in ("student_acc", "pgr", "acc_WkSk", "acc_WuSk", "imitation_gap", "imitation_share")
 }
 
-CATALOGUE: dict[str, Metric] = RUN_METRICS | IMITATION | DECEPTION | BASELINE_METRICS | GAIN_METRICS
+CATALOGUE: dict[str, Metric] = (RUN_METRICS | IMITATION | DECEPTION | BASELINE_METRICS | GAIN_METRICS
+                                | ZERO_SHOT_METRICS)

@@ -296,6 +296,11 @@ def bootstrap_pgr(labels, p_weak, p_student, p_ceiling, *, min_gap: float, n_boo
 PAIRED_MODELS = ("weak", "ceiling", "reference", "student")
 
 
+def paired_table(labels, p_weak, p_ceiling, p_reference, p_student) -> np.ndarray:
+    """The paired table (``PAIRED_MODELS``) of a student and a reference model on the same test rows."""
+    return cell_counts(*(right(labels, p) for p in (p_weak, p_ceiling, p_reference, p_student)))
+
+
 def pgr_gain_statistic(counts: np.ndarray) -> np.ndarray:
     """PGR(student) − PGR(reference) on paired tables: (acc_student − acc_reference) / gap
     (NaN where a resample has no gap)."""
@@ -313,9 +318,29 @@ def reference_accuracy_statistic(counts: np.ndarray) -> np.ndarray:
     return table_accuracy(counts, 4, 2)
 
 
+# -- the student against the zero-shot model -------------------------------------------------------
+# The zero-shot model (protocol.py) answers the same test rows untrained, so the student is compared
+# with it paired, on a paired table whose reference is the zero-shot model. PGR stays defined by weak
+# and ceiling: the zero-shot model is a reference level beside them, not a term of PGR.
+ZERO_SHOT_MODELS = ("weak", "ceiling", "zero_shot", "student")
+
+
+def zero_shot_verdict(ci_low, ci_high) -> str | None:
+    """Whether the student beats the zero-shot model, read off the interval of acc(student) −
+    acc(zero-shot): None without an interval."""
+    if ci_low is None or ci_high is None:
+        return None
+    if ci_low > 0:
+        return "the student beats the zero-shot model"
+    if ci_high < 0:
+        return "the zero-shot model beats the student"
+    return "no difference shown: the interval includes zero"
+
+
 # -- the reported numbers, each with its meaning, range and direction -----------------------------
 # Which models a cell table holds, in order m0, m1, ...: every table statistic reads one of these.
-TABLES = {"run": RUN_TABLE_MODELS, "deception": ("weak", "ceiling", "baseline", "student"), "paired": PAIRED_MODELS}
+TABLES = {"run": RUN_TABLE_MODELS, "deception": ("weak", "ceiling", "baseline", "student"), "paired": PAIRED_MODELS,
+          "zero_shot": ZERO_SHOT_MODELS}
 
 
 @dataclass(frozen=True)
@@ -359,4 +384,13 @@ GAIN_METRICS = {
                        "the naive student of the same run (paired)", pgr_gain_statistic, "paired", None, True),
     "acc_gain": Metric("acc(student) − acc(naive)", "the method's accuracy gain over the naive student (paired)",
                        accuracy_gain_statistic, "paired", (-1, 1), True),
+}
+
+ZERO_SHOT_METRICS = {
+    "zero_shot_acc": Metric("acc_zero_shot", "accuracy on test of the untrained strong model's own answer to the "
+                            "task's question (no training; not part of PGR)", reference_accuracy_statistic,
+                            "zero_shot", (0, 1), True),
+    "student_vs_zero_shot": Metric("acc(student) − acc(zero-shot)", "how much more accurate the student is than the "
+                                   "untrained strong model answering zero-shot (paired; interval above zero: the "
+                                   "student beats it)", accuracy_gain_statistic, "zero_shot", (-1, 1), True),
 }

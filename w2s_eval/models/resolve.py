@@ -65,6 +65,22 @@ def resolve_model(ref: str, *, pull: bool = True) -> ResolvedModel:
                     f"builtin and zoo models: {', '.join(valid)}")
 
 
+def is_causal_lm(model: ResolvedModel | str) -> bool:
+    """Whether a model is a decoder LM (its config's architectures name a causal-LM class): one that
+    can answer a task's question in words. False for the builtin bag-of-words model and encoders."""
+    location = model.location if isinstance(model, ResolvedModel) else model
+    if not location:  # a builtin has no checkpoint
+        return False
+    from transformers import AutoConfig
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    config = AutoConfig.from_pretrained(location)
+    causal_classes = {c for v in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values() for c in ((v,) if isinstance(v, str) else v)}
+    if config.architectures:
+        return any(a in causal_classes for a in config.architectures)
+    return config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and not getattr(config, "is_encoder_decoder", False)
+
+
 # Files that make a model folder's weights and behaviour; other files (README, logs) do not count.
 MODEL_FILE_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.gguf", "*.json", "*.model", "*.txt", "*.tiktoken")
 

@@ -4,7 +4,8 @@
     from w2s_eval.reports import build_report
     md_path, html_path = build_report("runs/toxicity-large-classify-xent-s0-180d73")
 
-Sections: a plain-language summary; accuracy of weak / student / ceiling with the gap; PGR by
+Sections: a plain-language summary; accuracy of weak / student / ceiling with the gap (and, where
+the strong model is a causal LM, of the zero-shot model, with whether the student beats it); PGR by
 gap; deception (a conflict student against its no-conflict baseline: the conflict's cost, relative to
 the baseline, where the weak supervisor can and cannot check, read against its placebo null);
 imitation (the student's accuracy on W_k ∩ S_k vs W_u ∩ S_k and the share of its avoidable mistakes
@@ -20,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..deception import IMITATION, NUMBERS, null_verdict
-from ..eval.metrics import interval_text
+from ..eval.metrics import interval_text, zero_shot_verdict
 from ..sweeps import CELL_KEYS, CONDITION_AXES
 from .collect import MAX_EXAMPLES, ReportData, collect, shorten
 from .document import Bullets, Document, Figure, Heading, Paragraph, Table
@@ -105,6 +106,19 @@ def _verdict(s) -> str | None:
     return null_verdict(excess["ci_low"], excess["ci_high"]) if excess else None
 
 
+def _zero_shot_sentence(s) -> str | None:
+    """The zero-shot model's accuracy and whether the student beats it (runs with a causal-LM strong
+    model only)."""
+    zero_shot, versus = s("zero_shot_acc"), s("student_vs_zero_shot")
+    if not (zero_shot and not _missing(zero_shot["mean"]) and versus):
+        return None
+    verdict = zero_shot_verdict(versus["ci_low"], versus["ci_high"]) or "no verdict (no interval)"
+    return (f"Untrained, the strong model answering the task's question itself (zero-shot) was "
+            f"{pct(zero_shot['mean'], 1)} {interval(zero_shot)} right; student minus zero-shot accuracy "
+            f"{points(versus['mean'])} {interval(versus, signed)} (paired): {verdict}. The zero-shot model is a "
+            f"reference level, not part of PGR.")
+
+
 def _deception_sentence(s) -> str | None:
     """The conflict's relative cost where the weak supervisor can and cannot check, and deception
     against its placebo null, for a conflict condition."""
@@ -135,6 +149,9 @@ def summary_sentences(data: ReportData, task: str, gap: str, condition: tuple) -
         out.append(f"The student recovered {_pgr_sentence(pgr, seeds)} of the weak–ceiling gap: {accs}.")
     else:
         out.append(f"{_pgr_undefined(cells, pgr)}; {accs}.")
+    zero_shot = _zero_shot_sentence(s)
+    if zero_shot:
+        out.append(zero_shot)
     deception = _deception_sentence(s)
     if deception:
         out.append(deception)
@@ -175,6 +192,10 @@ def condition_line(data: ReportData, task: str, gap: str, condition: tuple) -> s
     pgr = s("pgr")
     parts.append(f"PGR {_pgr_sentence(pgr, len(cells))}" if pgr and not _missing(pgr["mean"])
                  else _pgr_undefined(cells, pgr))
+    versus = s("student_vs_zero_shot")
+    if versus and not _missing(versus["mean"]):
+        parts.append(f"student vs zero-shot {points(versus['mean'])} {interval(versus, signed)}: "
+                     f"{zero_shot_verdict(versus['ci_low'], versus['ci_high']) or 'no verdict'}")
     deception = s("deception")
     if deception and not _missing(deception["mean"]):
         null = s("deception_null") or {}
@@ -199,6 +220,10 @@ DEFINITIONS = [
     "computed from the stored test predictions.",
     "weak: the weak model trained on ground truth (split A). student: the strong model trained on the weak "
     "model's labels of split B. ceiling: the strong model trained on the ground truth of split B.",
+    "zero-shot (runs whose strong model is a causal LM): the strong model before any training, answering the "
+    "task's question with the likelier of its two answer words (Burns et al. 2023's zero-shot prompting "
+    "baseline). A reference level beside the others, not part of PGR; student − zero-shot is a paired "
+    "difference of accuracies, and the student beats the zero-shot model when its interval lies above zero.",
     "PGR (performance gap recovered) = (acc_student − acc_weak) / (acc_ceiling − acc_weak): 0 = no better than "
     "the weak supervisor, 1 = as good as ground-truth training. Withheld when the weak–ceiling gap is below "
     "eval.min_gap, and not identified when the gap's own interval includes zero. Pooled over seeds it is the "
@@ -231,8 +256,8 @@ def _figures(data: ReportData, doc: Document):
                else "95% intervals: t over seeds where a condition has several, else the run's bootstrap")
     doc.add(Heading("Accuracy"),
             Figure("accuracy", plots.accuracy_figure(data), "test accuracy of weak, student and ceiling by gap",
-                   f"Test accuracy of the weak model, the student and the ceiling; the shaded band is the weak–ceiling "
-                   f"gap. {caption}."))
+                   f"Test accuracy of the weak model, the student and the ceiling (and of the zero-shot model, where "
+                   f"the strong model is a causal LM); the shaded band is the weak–ceiling gap. {caption}."))
     doc.add(_accuracy_table(data))
     doc.add(Heading("Performance gap recovered (PGR)"),
             Figure("pgr", plots.pgr_figure(data), "PGR by gap with intervals",
@@ -322,18 +347,26 @@ def _condition_name(data: ReportData, task, gap, condition) -> list[str]:
 
 def _accuracy_table(data: ReportData) -> Table:
     multi = len(data.conditions()) > 1
+    # The zero-shot columns only where some run has a zero-shot model (a causal-LM strong model).
+    zero_shot = any(plots.has_value(data.stat(t, g, c, "zero_shot_acc")) for t, g, c in _conditions(data))
     columns = ["task", "gap"] + (["condition"] if multi else []) + ["seeds", "weak", "student", "ceiling",
                                                                        "gap (ceiling − weak)", "PGR"]
+    columns += ["zero-shot", "student − zero-shot"] if zero_shot else []
     rows = []
     for task, gap, condition in _conditions(data):
         s = lambda m: data.stat(task, gap, condition, m)  # noqa: E731
         rows.append(_condition_name(data, task, gap, condition) + [
             s("student_acc")["n_seeds"], _value_ci(s("weak_acc")), _value_ci(s("student_acc")),
-            _value_ci(s("ceiling_acc")), _value_ci(s("acc_gap"), lambda x: num(x, sign=True)), _value_ci(s("pgr"))])
+            _value_ci(s("ceiling_acc")), _value_ci(s("acc_gap"), lambda x: num(x, sign=True)), _value_ci(s("pgr"))]
+            + ([_value_ci(s("zero_shot_acc")), _value_ci(s("student_vs_zero_shot"), lambda x: num(x, sign=True))]
+               if zero_shot else []))
     first = 3 if multi else 2
     caption = ("Test accuracy and PGR with 95% bootstrap intervals." if data.kind == "run" else
                "Test accuracy and PGR: seeds pooled, with 95% hierarchical bootstrap intervals (PGR: ratio of mean "
                "gaps).")
+    if zero_shot:
+        caption += (" zero-shot: the strong model untrained, answering the task's question (not part of PGR); "
+                    "student − zero-shot: paired, n/a where the strong model is not a causal LM.")
     return Table(columns, rows, numeric=set(range(first, len(columns))), caption=caption)
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 from ..errors import UserError
 from .collect import ReportData
 
-WEAK, CEILING = "#7a7a7a", "#1b7837"
+WEAK, CEILING, ZERO_SHOT = "#7a7a7a", "#1b7837", "#b8860b"
 STUDENTS = ("#2166ac", "#b2182b", "#762a83", "#e08214", "#35978f")
 KNOWN, UNKNOWN = "#2166ac", "#d6604d"  # W_k ∩ S_k, W_u ∩ S_k
 CONDITION_MARKERS = ("o", "s", "^", "v", "P")
@@ -105,6 +105,9 @@ def accuracy_figure(data: ReportData) -> bytes:
         series += [(f"student ({data.condition_label(c)})" if len(conditions) > 1 else "student",
                     STUDENTS[i % len(STUDENTS)], "D", "student_acc", c) for i, c in enumerate(conditions)]
         series.append(("ceiling", CEILING, "^", "ceiling_acc", conditions[0]))
+        # Runs whose strong model is a causal LM: its untrained answer, a reference level (not in PGR).
+        if any(has_value(data.stat(task, gap, conditions[0], "zero_shot_acc")) for gap in gaps):
+            series.append(("zero-shot", ZERO_SHOT, "s", "zero_shot_acc", conditions[0]))
         offsets = _offsets(len(series), 0.55)
         lows, gap_text = [], {}
         for g, gap in enumerate(gaps):

@@ -18,10 +18,20 @@ Calibration: after training, the threshold is the quantile of the val margins at
 val examples predicted positive equals the mean of the training labels (the weak labels for a
 student, the truth of its own split for the ceiling), so the two answer words' different priors do
 not decide the class. It needs only the val inputs (no val or test label).
+
+**The zero-shot model** (``zero_shot_model``; the protocol's zero-shot step) is this scorer on the
+strong model before any training: the same prompt, answer words and length-normalised scores, with
+threshold 0, i.e. whichever answer word the model itself finds likelier (no calibration: the share
+the calibration would aim at is a training label's mean, and the zero-shot model has none). A pair
+task (reward, utility) is asked as the sft paradigm asks it: its pairwise text (both replies, A and
+B) and the task's question ("Which reply is more harmless, A or B?") with the answer words B / A.
+DPO's implicit reward is no zero-shot answer: before training the policy is its own reference, so
+every margin is 0.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import Path
 
@@ -30,6 +40,7 @@ import torch
 from trl import SFTConfig, SFTTrainer
 
 from ..config import TrainConfig
+from .common import resolve_quant
 from .lm import CausalLM, continuation_scores
 from .losses import check_loss, make_loss, optimizer_progress
 
@@ -159,3 +170,17 @@ class SFTModel(CausalLM):
     def restore_manifest(self, meta: dict):
         self.question, self.answers = meta["question"], tuple(meta["answers"])
         self.threshold = meta.get("threshold", 0.0)
+
+
+def zero_shot_config(strong_train: TrainConfig) -> TrainConfig:
+    """How the zero-shot model loads: as the student's strong model before its first step, with the
+    same quantisation (4-bit under QLoRA on CUDA), precision and ``max_length``. Adapters only where
+    the quantised weights need them: a fresh LoRA adapter adds exactly zero (its B matrix starts at 0),
+    so with or without it the scores are the same."""
+    quant = resolve_quant(strong_train.quant, strong_train.finetune)
+    return dataclasses.replace(strong_train, finetune="lora" if quant != "none" else "full", quant=quant)
+
+
+def zero_shot_model(location: str, strong_train: TrainConfig, task) -> SFTModel:
+    """The untrained strong model answering ``task``'s question (module docstring, "The zero-shot model")."""
+    return SFTModel(location, zero_shot_config(strong_train)).configure(task)
