@@ -38,11 +38,11 @@ from . import conflict as conflicts
 from . import distributed, tracking
 from . import run_folder
 from .run_folder import MODEL_ROLES
-from .config import RunConfig, check_values, packaged_yaml
+from .config import RunConfig, check_values, packaged_yaml, top_layer_count
 from .deception import BASELINE, write_deception
 from .errors import UserError, unknown_name
 from .eval.metrics import accuracy, bootstrap_pgr, interval_text, model_metrics
-from .models.resolve import ResolvedModel, resolve_model
+from .models.resolve import BUILTIN, ResolvedModel, resolve_model
 from .methods import MethodContext, TrainingSet, make_method
 from .splits import SPLITS, assign_splits, balance, holdout_groups
 from .provenance import provenance
@@ -56,6 +56,7 @@ from .tasks.custom import custom_task
 from .trainers.bow import PAIR_CONTEXTS
 from .trainers.common import FINETUNE_MODES, check_train_args, resolve_quant
 from .trainers.losses import check_loss, make_loss
+from .trainers.top_layers import check_layer_count
 
 PROFILES = ("auto", "cpu", "gpu")
 WEAK_SELECT_SHARE = 0.2  # share of A (by group) on which the weak model chooses its epoch or C
@@ -157,6 +158,13 @@ def resolve_config(cfg: RunConfig) -> tuple[RunConfig, Task]:
     # The loss trains the student only: the strong model as strong_train says (its finetune mode).
     check_loss(model_class(cfg.strong_model, paradigm, cfg.strong_train), cfg.loss.name,
                f"student (strong model {cfg.strong_model!r}, strong_train.finetune={cfg.strong_train.finetune})")
+    weak_paradigm = get_paradigm(paradigm.weak_paradigm or paradigm.name)
+    for role, ref, how in (("weak_train", cfg.weak_model, weak_paradigm), ("strong_train", cfg.strong_model, paradigm)):
+        lora_layers = getattr(cfg, role).lora_layers
+        if top_layer_count(lora_layers) is not None and ref not in BUILTIN \
+                and not getattr(model_class(ref, how, getattr(cfg, role)), "top_layers", False):
+            raise UserError(f"{role}.lora_layers: {lora_layers} is not supported for paradigm {how.name!r} "
+                            f"(classify and sft support it); use lora_layers: all")
     # Intermediate models are the bootstrap method's: --via (or a gap's via rungs) selects it.
     if cfg.via and cfg.method not in ("naive", "bootstrap"):
         raise UserError(f"--via bootstraps through intermediate models, which is method 'bootstrap'; it cannot be "
@@ -214,6 +222,9 @@ def prepare(cfg: RunConfig) -> Prepared:
     cfg, task = resolve_config(cfg)
     weak, strong = resolve_model(cfg.weak_model), resolve_model(cfg.strong_model)
     via = [resolve_model(ref) for ref in cfg.via]
+    for role, model in (("weak_train", weak), ("strong_train", strong), *(("strong_train", m) for m in via)):
+        if model.kind != "builtin":  # lora_layers: top-K fits the model: checked before any training
+            check_layer_count(model.location, getattr(cfg, role).lora_layers, role)
     frame, source = task.load(cfg.data.data_dir)
     data = assign_splits(frame, cfg.seed, cfg.splits.fractions, cfg.splits.max_per_split)
     for name in SPLITS:
