@@ -43,6 +43,8 @@ class W2STrainer(Trainer):
     """HF Trainer whose loss is a W2S loss on soft labels (``labels`` holds P(label = 1)); with a
     ``lower_part``, batches carry the frozen lower layers' cached output (``lower_states``)."""
 
+    lower_part: LowerPart | None = None  # none unless lora_layers: top-K
+
     def __init__(self, *args, w2s_loss, lower_part: LowerPart | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.w2s_loss, self.lower_part = w2s_loss, lower_part

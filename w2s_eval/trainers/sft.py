@@ -31,6 +31,7 @@ from trl import SFTConfig, SFTTrainer
 
 from ..config import TrainConfig
 from .lm import CausalLM, continuation_scores
+from .top_layers import LowerPart
 from .losses import check_loss, make_loss, optimizer_progress
 
 
@@ -61,7 +62,9 @@ class SoftAnswerTrainer(SFTTrainer):
     the soft label of each example (``compute_loss`` is TRL's documented hook for a custom loss);
     with a ``lower_part`` (lora_layers: top-K) batches carry the frozen layers' cached output."""
 
-    def __init__(self, *args, w2s_loss, lower_part=None, **kwargs):
+    lower_part: LowerPart | None = None  # none unless lora_layers: top-K
+
+    def __init__(self, *args, w2s_loss, lower_part: LowerPart | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.w2s_loss, self.lower_part = w2s_loss, lower_part
 
