@@ -38,7 +38,7 @@ from . import conflict as conflicts
 from . import distributed, tracking
 from . import run_folder
 from .run_folder import MODEL_ROLES
-from .config import RunConfig, check_values, packaged_yaml, top_layer_count
+from .config import RunConfig, check_values, packaged_yaml
 from .deception import BASELINE, write_deception
 from .errors import UserError, unknown_name
 from .eval.metrics import accuracy, bootstrap_pgr, interval_text, model_metrics
@@ -56,7 +56,7 @@ from .tasks.custom import custom_task
 from .trainers.bow import PAIR_CONTEXTS
 from .trainers.common import FINETUNE_MODES, check_train_args, resolve_quant
 from .trainers.losses import check_loss, make_loss
-from .trainers.top_layers import check_layer_count
+from .trainers.top_layers import check_layer_count, check_top_k_supported
 
 PROFILES = ("auto", "cpu", "gpu")
 WEAK_SELECT_SHARE = 0.2  # share of A (by group) on which the weak model chooses its epoch or C
@@ -160,11 +160,11 @@ def resolve_config(cfg: RunConfig) -> tuple[RunConfig, Task]:
                f"student (strong model {cfg.strong_model!r}, strong_train.finetune={cfg.strong_train.finetune})")
     weak_paradigm = get_paradigm(paradigm.weak_paradigm or paradigm.name)
     for role, ref, how in (("weak_train", cfg.weak_model, weak_paradigm), ("strong_train", cfg.strong_model, paradigm)):
-        lora_layers = getattr(cfg, role).lora_layers
-        if top_layer_count(lora_layers) is not None and ref not in BUILTIN \
-                and not getattr(model_class(ref, how, getattr(cfg, role)), "top_layers", False):
-            raise UserError(f"{role}.lora_layers: {lora_layers} is not supported for paradigm {how.name!r} "
-                            f"(classify and sft support it); use lora_layers: all")
+        if ref not in BUILTIN:  # lora_layers: top-K only where the paradigm's model reads cached layers
+            try:
+                check_top_k_supported(model_class(ref, how, getattr(cfg, role)), getattr(cfg, role).lora_layers, how.name)
+            except UserError as exc:
+                raise UserError(f"{role}.{exc}") from None
     # Intermediate models are the bootstrap method's: --via (or a gap's via rungs) selects it.
     if cfg.via and cfg.method not in ("naive", "bootstrap"):
         raise UserError(f"--via bootstraps through intermediate models, which is method 'bootstrap'; it cannot be "

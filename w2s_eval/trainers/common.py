@@ -21,7 +21,7 @@ from .. import distributed
 from ..config import TrainConfig, top_layer_count
 from ..errors import UserError
 from ..precision import resolve as resolve_precision
-from .top_layers import build_lower_part, lower_layer_count, lower_linear_names
+from .top_layers import build_lower_part, check_top_k_supported, lower_layer_count, lower_linear_names
 
 FINETUNE_MODES = ("full", "lora", "head", "probe")
 QUANT_MODES = ("auto", "none", "8bit", "4bit")
@@ -275,9 +275,7 @@ class TrainedModel:
         self.tokenizer = load_tokenizer(location)
         self.quant = resolve_quant(train.quant, train.finetune)
         if top_layer_count(train.lora_layers) is not None:
-            if not self.top_layers:
-                raise UserError(f"lora_layers: {train.lora_layers} is not supported for paradigm {self.paradigm!r} "
-                                f"(classify and sft support it); use lora_layers: all")
+            check_top_k_supported(type(self), train.lora_layers, self.paradigm)
             if train.finetune != "lora":  # a trained lower part cannot be computed once
                 raise UserError(f"lora_layers: {train.lora_layers} needs finetune: lora (got {train.finetune})")
         if _model is None:

@@ -76,6 +76,14 @@ def lower_layer_count(model, lora_layers: str) -> int:
     return layers_below(model.config.get_text_config().num_hidden_layers, lora_layers)
 
 
+def check_top_k_supported(model_class: type, lora_layers: str, paradigm: str):
+    """``top-K`` only for the model classes whose fit and predictions read the cached lower layers
+    (``top_layers``: classify and sft)."""
+    if top_layer_count(lora_layers) is not None and not getattr(model_class, "top_layers", False):
+        raise UserError(f"lora_layers: {lora_layers} is not supported for paradigm {paradigm!r} "
+                        f"(classify and sft support it); use lora_layers: all")
+
+
 def check_layer_count(location: str, lora_layers: str, where: str):
     """Before any training: ``lora_layers`` fits the model at ``location`` (its config alone is read)."""
     if top_layer_count(lora_layers) is None:
