@@ -33,7 +33,7 @@ def run_once(task: str, gap: str, seed: int, lora_layers: str, threads: int, out
     started = time.time()
     command = ["w2s-eval", "run", "--task", task, "--gap", gap, "--seed", str(seed), "--threads", str(threads),
                "--set", f"strong_train.lora_layers={lora_layers}", "--out", str(out), "--quiet"]
-    subprocess.run(command, check=True, env=env)
+    subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)  # the table alone on stdout
     wall = time.time() - started
     run_dir = max((d for d in out.iterdir() if (d / "metrics.json").exists()), key=lambda d: (d / "metrics.json").stat().st_mtime)
     metrics = json.loads((run_dir / "metrics.json").read_text())
