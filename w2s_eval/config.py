@@ -40,6 +40,9 @@ class TrainConfig:
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
+    # finetune: lora: all (adapters on every layer) | top-K (adapters on the top K layers only; the
+    # frozen layers below are run once per text and their output cached: trainers/top_layers.py)
+    lora_layers: str = "all"
     # Keep the epoch whose predictions fit the validation labels best. For the student those
     # are the weak model's labels on val: ground truth of val is never shown to it.
     select_on_val: bool = True
@@ -60,6 +63,8 @@ class TrainConfig:
         from .precision import resolve
 
         identity = dataclasses.asdict(self)
+        if self.lora_layers == "all":  # the one choice before the setting: its keys stay
+            del identity["lora_layers"]
         identity["precision"] = resolve(self.precision)  # what it means on this machine
         if identity["precision"] == "fp32":  # the one precision before the setting: its keys stay
             del identity["precision"]
@@ -312,6 +317,20 @@ def load_config(config_file: str | None = None, assignments: list[str] = (), fla
 ZERO_SHOT_MODES = ("auto", "none")
 # Seeds reach numpy's and scikit-learn's random states, which take 32-bit unsigned integers.
 MAX_SEED = 2**32 - 1
+LORA_LAYERS_EXPECTED = "all or top-K, K a positive number of layers (e.g. top-2)"
+
+
+def top_layer_count(lora_layers: str) -> int | None:
+    """K of ``lora_layers: top-K``; None for ``all``. Anything else is an error naming what is
+    expected (the caller prefixes the field)."""
+    if lora_layers == "all":
+        return None
+    prefix, _, count = lora_layers.partition("top-")
+    if prefix or not count.isdigit() or int(count) < 1:  # isdigit: no sign, no space
+        raise UserError(f"lora_layers: expected {LORA_LAYERS_EXPECTED}, got {lora_layers!r}")
+    return int(count)
+
+
 # More epochs than this is a typo (1e9), not an experiment: the run would never end.
 MAX_EPOCHS = 1000
 # The bootstrap holds n_bootstrap resampled cell tables at once (eval/metrics.py resample_tables:
@@ -358,6 +377,15 @@ def check_values(cfg: RunConfig):
     for key, value, ok, expected in _ranges(cfg):
         if not ok:
             raise UserError(f"{key}: expected {expected}, got {value!r}")
+    for role in ("weak_train", "strong_train"):
+        t = getattr(cfg, role)
+        try:
+            top = top_layer_count(t.lora_layers)
+        except UserError as exc:
+            raise UserError(f"{role}.{exc}") from None
+        if top is not None and t.finetune != "lora":
+            raise UserError(f"{role}.lora_layers: {t.lora_layers} chooses where LoRA adapters go, so it needs "
+                            f"{role}.finetune: lora (got {t.finetune})")
 
 
 def _nest(key: str, value) -> dict:

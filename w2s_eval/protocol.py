@@ -46,7 +46,7 @@ from .deception import BASELINE, write_deception
 from .errors import UserError, unknown_name
 from .eval.metrics import (ZERO_SHOT_METRICS, accuracy, bootstrap, bootstrap_pgr, interval_text, model_metrics,
                            paired_table, zero_shot_verdict)
-from .models.resolve import ResolvedModel, is_causal_lm, resolve_model
+from .models.resolve import BUILTIN, ResolvedModel, is_causal_lm, resolve_model
 from .methods import MethodContext, TrainingSet, make_method
 from .splits import SPLITS, assign_splits, balance, holdout_groups
 from .provenance import provenance
@@ -60,6 +60,7 @@ from .tasks.custom import custom_task
 from .trainers.bow import PAIR_CONTEXTS
 from .trainers.common import FINETUNE_MODES, check_train_args, resolve_quant
 from .trainers.losses import check_loss, make_loss
+from .trainers.top_layers import check_layer_count, check_top_k_supported
 
 PROFILES = ("auto", "cpu", "gpu")
 WEAK_SELECT_SHARE = 0.2  # share of A (by group) on which the weak model chooses its epoch or C
@@ -161,6 +162,13 @@ def resolve_config(cfg: RunConfig) -> tuple[RunConfig, Task]:
     # The loss trains the student only: the strong model as strong_train says (its finetune mode).
     check_loss(model_class(cfg.strong_model, paradigm, cfg.strong_train), cfg.loss.name,
                f"student (strong model {cfg.strong_model!r}, strong_train.finetune={cfg.strong_train.finetune})")
+    weak_paradigm = get_paradigm(paradigm.weak_paradigm or paradigm.name)
+    for role, ref, how in (("weak_train", cfg.weak_model, weak_paradigm), ("strong_train", cfg.strong_model, paradigm)):
+        if ref not in BUILTIN:  # lora_layers: top-K only where the paradigm's model reads cached layers
+            try:
+                check_top_k_supported(model_class(ref, how, getattr(cfg, role)), getattr(cfg, role).lora_layers, how.name)
+            except UserError as exc:
+                raise UserError(f"{role}.{exc}") from None
     # Intermediate models are the bootstrap method's: --via (or a gap's via rungs) selects it.
     if cfg.via and cfg.method not in ("naive", "bootstrap"):
         raise UserError(f"--via bootstraps through intermediate models, which is method 'bootstrap'; it cannot be "
@@ -220,6 +228,9 @@ def prepare(cfg: RunConfig) -> Prepared:
     cfg, task = resolve_config(cfg)
     weak, strong = resolve_model(cfg.weak_model), resolve_model(cfg.strong_model)
     via = [resolve_model(ref) for ref in cfg.via]
+    for role, model in (("weak_train", weak), ("strong_train", strong), *(("strong_train", m) for m in via)):
+        if model.kind != "builtin":  # lora_layers: top-K fits the model: checked before any training
+            check_layer_count(model.location, getattr(cfg, role).lora_layers, role)
     frame, source = task.load(cfg.data.data_dir)
     data = assign_splits(frame, cfg.seed, cfg.splits.fractions, cfg.splits.max_per_split)
     for name in SPLITS:

@@ -171,57 +171,79 @@ def model_fingerprint(location: str, encoder) -> str | None:
     return f"hub:{location}@{commit}" if commit else None
 
 
-class EmbeddingCache:
-    """The embeddings of one (model, max_length, pooling) setting: in memory, and on disk under
-    ``<cache_base>/embeddings/<key>-len<max_length>/`` when the model has a fingerprint.
+class ShardedCache:
+    """Values computed once per key (a text's or a token sequence's hash), in memory and, when a
+    folder is given, on disk in shards: each computing pass adds one shard, written under a
+    temporary name and moved into place, so readers in other processes see whole shards or none,
+    and concurrent writers never touch the same file (a key computed by two processes at once lands
+    in two shards; either copy serves). Subclasses say how a shard is stored (``SUFFIX``,
+    ``_read_shard``, ``_write_shard``)."""
 
-    On disk, each encoding pass adds one shard, ``<random>.npz`` holding ``keys`` (``text_key``)
-    and ``vectors`` (float32), written under a temporary name and moved into place: readers in
-    other processes see whole shards or none, and concurrent writers never touch the same file
-    (a text embedded by two processes at once lands in two shards; either copy serves).
-    """
+    SUFFIX = ""
+    what = "value"  # names the cache in the error about an unreadable shard
 
     def __init__(self, folder: Path | None):
         self.folder = folder
-        self.vectors: dict[str, np.ndarray] = {}
+        self.values: dict = {}
         self.shards_read: set[str] = set()
 
     def missing(self, keys) -> list[str]:
-        """The keys (first-seen order, no repeats) whose vectors are neither in memory nor on disk."""
-        absent = [k for k in dict.fromkeys(keys) if k not in self.vectors]
+        """The keys (first-seen order, no repeats) whose values are neither in memory nor on disk."""
+        absent = [k for k in dict.fromkeys(keys) if k not in self.values]
         if absent and self.folder is not None and self.folder.is_dir():
             self._read_new_shards()
-            absent = [k for k in absent if k not in self.vectors]
+            absent = [k for k in absent if k not in self.values]
         return absent
 
     def _read_new_shards(self):
-        for shard in sorted(self.folder.glob("*.npz")):
+        for shard in sorted(self.folder.glob(f"*{self.SUFFIX}")):
             if shard.name not in self.shards_read:
                 try:
-                    with np.load(shard, allow_pickle=False) as data:
-                        self.vectors.update(zip(data["keys"].tolist(), data["vectors"]))
-                except (OSError, ValueError, KeyError) as exc:
-                    raise UserError(f"embedding cache: shard {shard} is unreadable ({exc}); delete it "
-                                    f"(the embeddings in it are computed again)") from None
+                    self.values.update(self._read_shard(shard))
+                except Exception as exc:  # each format fails in its own way; all mean "unreadable"
+                    raise UserError(f"{self.what} cache: shard {shard} is unreadable ({exc}); delete it "
+                                    f"(what it holds is computed again)") from None
                 self.shards_read.add(shard.name)
 
-    def add(self, keys: list[str], vectors: np.ndarray):
-        self.vectors.update(zip(keys, vectors))
+    def add(self, keys: list[str], values):
+        self.values.update(zip(keys, values))
         if self.folder is None or not keys:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
-        name = f"{uuid.uuid4().hex}.npz"
+        name = f"{uuid.uuid4().hex}{self.SUFFIX}"
         partial = self.folder / f".{name}.partial"
         try:
-            with open(partial, "wb") as handle:  # a handle, so that numpy appends no ".npz"
-                np.savez(handle, keys=np.array(keys), vectors=np.asarray(vectors, dtype=np.float32))
+            self._write_shard(partial, keys, values)
             os.replace(partial, self.folder / name)
         finally:
             partial.unlink(missing_ok=True)  # only left if the write failed (disk full, ...)
         self.shards_read.add(name)
 
+    def _read_shard(self, shard: Path) -> dict:
+        raise NotImplementedError
+
+    def _write_shard(self, path: Path, keys: list[str], values):
+        raise NotImplementedError
+
+
+class EmbeddingCache(ShardedCache):
+    """The embeddings of one (model, max_length, pooling) setting: in memory, and on disk under
+    ``<cache_base>/embeddings/<key>-len<max_length>/`` when the model has a fingerprint. A shard is
+    ``<random>.npz`` holding ``keys`` (``text_key``) and ``vectors`` (float32)."""
+
+    SUFFIX = ".npz"
+    what = "embedding"
+
+    def _read_shard(self, shard: Path) -> dict:
+        with np.load(shard, allow_pickle=False) as data:
+            return dict(zip(data["keys"].tolist(), data["vectors"]))
+
+    def _write_shard(self, path: Path, keys: list[str], values):
+        with open(path, "wb") as handle:  # a handle, so that numpy appends no ".npz"
+            np.savez(handle, keys=np.array(keys), vectors=np.asarray(values, dtype=np.float32))
+
     def get(self, keys) -> np.ndarray:
-        return np.stack([self.vectors[k] for k in keys])
+        return np.stack([self.values[k] for k in keys])
 
 
 # One cache per setting per process: the student and the ceiling embed the same splits with the

@@ -18,9 +18,10 @@ from transformers import AutoTokenizer, TrainerCallback
 from transformers.trainer_callback import ProgressCallback
 
 from .. import distributed
-from ..config import TrainConfig
+from ..config import TrainConfig, top_layer_count
 from ..errors import UserError
 from ..precision import resolve as resolve_precision
+from .top_layers import build_lower_part, check_top_k_supported, lower_layer_count, lower_linear_names
 
 FINETUNE_MODES = ("full", "lora", "head", "probe")
 QUANT_MODES = ("auto", "none", "8bit", "4bit")
@@ -106,8 +107,13 @@ def load_model(location: str, auto_class, quant: str, **kwargs):
 
 def add_adapters(model, cfg: TrainConfig, quant: str, task_type: str, train_head: bool = True):
     """Make ``model`` trainable as ``cfg.finetune`` says: LoRA on every body linear layer (QLoRA
-    when quantised), the head only, or everything."""
+    when quantised) — or, with ``lora_layers: top-K``, on every one above the lower L − K layers
+    (trainers/top_layers.py) —, the head only, or everything."""
     body, head = body_and_head(model)
+    n_lower = lower_layer_count(model, cfg.lora_layers) if cfg.finetune == "lora" else 0
+    if n_lower:
+        below = lower_linear_names(model, n_lower)
+        body = [name for name in body if name not in below]
     if quant != "none":
         from peft import prepare_model_for_kbit_training
 
@@ -260,17 +266,25 @@ class TrainedModel:
     load_kwargs: dict = {}
     task_type = "SEQ_CLS"
     train_head = True
+    # Whether its fit and predictions read cached lower layers (lora_layers: top-K, top_layers.py).
+    top_layers = False
 
     def __init__(self, location: str, train: TrainConfig, seed: int = 0, *, _model=None):
         self.location, self.train_cfg, self.seed, self.history = location, train, seed, []
         self.precision = resolve_precision(train.precision)  # what inference computes in (precision.scoring)
         self.tokenizer = load_tokenizer(location)
         self.quant = resolve_quant(train.quant, train.finetune)
+        if top_layer_count(train.lora_layers) is not None:
+            check_top_k_supported(type(self), train.lora_layers, self.paradigm)
+            if train.finetune != "lora":  # a trained lower part cannot be computed once
+                raise UserError(f"lora_layers: {train.lora_layers} needs finetune: lora (got {train.finetune})")
         if _model is None:
             torch.manual_seed(seed)
             _model = add_adapters(self._load_base(location, self.quant), train, self.quant,
                                   task_type=self.task_type, train_head=self.train_head)
         self.model = _model
+        # The frozen layers below the adapters, run once per input (None: nothing below them).
+        self.lower_part = build_lower_part(_model, location, train.lora_layers, self.precision, self.quant)
 
     @classmethod
     def _load_base(cls, location: str, quant: str, pad_token_id: int | None = None):
@@ -291,7 +305,7 @@ class TrainedModel:
         self.tokenizer.save_pretrained(folder)
         write_manifest(folder, paradigm=self.paradigm, base=self.location, finetune=self.train_cfg.finetune,
                        quant=self.quant, max_length=self.train_cfg.max_length, precision=self.precision,
-                       task_type=self.task_type,
+                       task_type=self.task_type, lora_layers=self.train_cfg.lora_layers,
                        **self.extra_manifest())
 
     def extra_manifest(self) -> dict:
@@ -304,7 +318,7 @@ class TrainedModel:
     def load(cls, folder: Path):
         meta = read_manifest(folder)
         cfg = TrainConfig(finetune=meta["finetune"], max_length=meta["max_length"], quant=meta["quant"],
-                          precision=meta.get("precision", "fp32"))
+                          precision=meta.get("precision", "fp32"), lora_layers=meta.get("lora_layers", "all"))
         tokenizer = load_tokenizer(folder)
         if meta["finetune"] == "lora":
             from peft import PeftModel

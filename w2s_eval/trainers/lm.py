@@ -12,6 +12,7 @@ from transformers import AutoModelForCausalLM
 
 from ..precision import scoring
 from .common import TrainedModel, quiet_progress, training_kwargs, val_callbacks
+from .top_layers import cached_lower_layers
 
 
 class CausalLM(TrainedModel):
@@ -63,9 +64,12 @@ class CausalLM(TrainedModel):
         mask = torch.zeros_like(ids)
         for row, seq in enumerate(seqs):
             ids[row, width - len(seq):], mask[row, width - len(seq):] = torch.tensor(seq), 1
-        return {"input_ids": ids, "attention_mask": mask, "position_ids": (mask.cumsum(-1) - 1).clamp(min=0),
-                "scored": torch.tensor(scored, dtype=torch.long).view(-1, 4),
-                "slot_length": torch.tensor(slot_length, dtype=torch.long)}
+        batch = {"input_ids": ids, "attention_mask": mask, "position_ids": (mask.cumsum(-1) - 1).clamp(min=0),
+                 "scored": torch.tensor(scored, dtype=torch.long).view(-1, 4),
+                 "slot_length": torch.tensor(slot_length, dtype=torch.long)}
+        if self.lower_part is not None:  # lora_layers: top-K: the frozen layers' cached output
+            batch["lower_states"] = self.lower_part.batch_states(seqs, width, "left")
+        return batch
 
     @scoring
     def scores_in_batches(self, lengths, make_batch, per_token: bool, batch_size: int = 16,
@@ -81,7 +85,8 @@ class CausalLM(TrainedModel):
         with adapters_off:
             for start in range(0, len(order), batch_size):
                 index = order[start:start + batch_size]
-                scores = continuation_scores(self.model, make_batch(index), per_token).view(len(index), -1)
+                scores = continuation_scores(self.model, make_batch(index), per_token,
+                                             self.lower_part).view(len(index), -1)
                 if out is None:
                     out = np.empty((len(order), scores.shape[1]), dtype=np.float64)
                 out[index] = scores.cpu().numpy()
@@ -111,9 +116,10 @@ class CausalLM(TrainedModel):
         return outputs
 
 
-def continuation_scores(model, batch: dict, per_token: bool = False) -> torch.Tensor:
+def continuation_scores(model, batch: dict, per_token: bool = False, lower_part=None) -> torch.Tensor:
     """The sums of the log-probabilities of a ``left_padded`` batch's scored tokens, one per slot
-    (or, when ``per_token``, their means); differentiable, so training losses use it too.
+    (or, when ``per_token``, their means); differentiable, so training losses use it too. With a
+    ``lower_part`` (lora_layers: top-K) the batch's ``lower_states`` stand in for the frozen layers.
 
     Only what the scored tokens need is computed: the model's final hidden states at the last
     positions (left padding lines the continuations up at the right end), and there each scored
@@ -123,7 +129,7 @@ def continuation_scores(model, batch: dict, per_token: bool = False) -> torch.Te
     scored = batch["scored"].to(model.device)
     row, before_end, token, slot = scored.unbind(-1)
     keep = int(before_end.max()) + 1
-    hidden, head = final_hidden_states(model, batch, keep)
+    hidden, head = final_hidden_states(model, batch, keep, lower_part)
     inner = getattr(model, "module", model)  # under DDP, the model it wraps
     logp = token_logprobs(hidden[row, keep - 1 - before_end], head, token,
                           getattr(inner.config.get_text_config(), "final_logit_softcapping", None))
@@ -142,19 +148,22 @@ class HeadInputs(torch.nn.Module):
         return hidden[..., :0]
 
 
-def final_hidden_states(model, batch: dict, keep: int) -> tuple[torch.Tensor, torch.nn.Module]:
+def final_hidden_states(model, batch: dict, keep: int, lower_part=None) -> tuple[torch.Tensor, torch.nn.Module]:
     """The final (normed) hidden states at the last ``keep`` positions of each row, and the LM head.
 
     The model's own forward runs (not its body's alone, so DDP and adapters see an ordinary call),
-    with ``HeadInputs`` in the place of its head for that call.
+    with ``HeadInputs`` in the place of its head for that call, and with a ``lower_part`` the
+    batch's ``lower_states`` in the place of the frozen lower layers (top_layers.py).
     """
+    states = batch.get("lower_states")
     inner = getattr(model, "module", model)
     base = inner.get_base_model() if hasattr(inner, "get_base_model") else inner  # under adapters
     head, recorder = base.get_output_embeddings(), HeadInputs()
     base.set_output_embeddings(recorder)
     try:
-        model(input_ids=batch["input_ids"].to(model.device), attention_mask=batch["attention_mask"].to(model.device),
-              position_ids=batch["position_ids"].to(model.device), logits_to_keep=keep, use_cache=False)
+        with cached_lower_layers(lower_part, None if states is None else states.to(model.device)):
+            model(input_ids=batch["input_ids"].to(model.device), attention_mask=batch["attention_mask"].to(model.device),
+                  position_ids=batch["position_ids"].to(model.device), logits_to_keep=keep, use_cache=False)
     finally:
         base.set_output_embeddings(head)
     return recorder.hidden, head

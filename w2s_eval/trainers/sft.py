@@ -42,6 +42,7 @@ from trl import SFTConfig, SFTTrainer
 from ..config import TrainConfig
 from .common import resolve_quant
 from .lm import CausalLM, continuation_scores
+from .top_layers import LowerPart
 from .losses import check_loss, make_loss, optimizer_progress
 
 
@@ -69,15 +70,18 @@ class AnswerPairCollator:
 
 class SoftAnswerTrainer(SFTTrainer):
     """SFTTrainer whose loss is the W2S loss on the two answers' length-normalised scores, against
-    the soft label of each example (``compute_loss`` is TRL's documented hook for a custom loss)."""
+    the soft label of each example (``compute_loss`` is TRL's documented hook for a custom loss);
+    with a ``lower_part`` (lora_layers: top-K) batches carry the frozen layers' cached output."""
 
-    def __init__(self, *args, w2s_loss, **kwargs):
+    lower_part: LowerPart | None = None  # none unless lora_layers: top-K
+
+    def __init__(self, *args, w2s_loss, lower_part: LowerPart | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.w2s_loss = w2s_loss
+        self.w2s_loss, self.lower_part = w2s_loss, lower_part
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         soft = inputs.pop("soft")
-        two_answers = continuation_scores(model, inputs, per_token=True).view(-1, 2)
+        two_answers = continuation_scores(model, inputs, per_token=True, lower_part=self.lower_part).view(-1, 2)
         loss = self.w2s_loss(two_answers, soft, optimizer_progress(self.state))
         return (loss, two_answers) if return_outputs else loss
 
@@ -87,6 +91,7 @@ class SFTModel(CausalLM):
     # Its trainer would apply any W2S loss to the two answers' scores, but only cross-entropy has been
     # checked against the calibrated scoring (the threshold set on val after training).
     losses = ("xent",)
+    top_layers = True  # lora_layers: top-K reads the frozen layers' cached output (top_layers.py)
 
     def __init__(self, location: str, train: TrainConfig, seed: int = 0, *, question: str = "",
                  answers: tuple[str, str] = ("no", "yes"), _model=None):
@@ -110,8 +115,13 @@ class SFTModel(CausalLM):
         return out
 
     def answer_batch(self, prompts) -> dict:
-        """A ``left_padded`` batch that scores every answer word after each prompt, running each
-        prompt once per answer word of several tokens (not once per answer word).
+        """A ``left_padded`` batch that scores every answer word after each prompt (``answer_rows``)."""
+        return self.left_padded(*self.answer_rows(prompts))
+
+    def answer_rows(self, prompts) -> tuple[list, list, list]:
+        """The rows (prompt ids, continuation ids), scored tokens and slot lengths of ``left_padded``
+        that score every answer word after each prompt, running each prompt once per answer word of
+        several tokens (not once per answer word).
 
         Every answer's first token is predicted at the prompt's last position, which is the same
         whatever follows it, so one row per prompt gives all first tokens; an answer of several
@@ -134,11 +144,18 @@ class SFTModel(CausalLM):
                 scored.append((first, len(pieces[first][1]), ids[0], slot))
                 if len(ids) > 1:  # token j of its own row: len − j before the end
                     scored += [(first + own_rows.index(k), len(ids) - j, ids[j], slot) for j in range(1, len(ids))]
-        return self.left_padded(pieces, scored, [len(ids) for _ in prompts for ids in answers])
+        return pieces, scored, [len(ids) for _ in prompts for ids in answers]
+
+    def run_lower_layers(self, prompts):
+        """lora_layers: top-K: every row of ``prompts`` through the frozen layers in one pass (one
+        cache shard), before batches read them."""
+        if self.lower_part is not None:
+            self.lower_part.states([p + c for p, c in self.answer_rows(prompts)[0]])
 
     def margins(self, frame) -> np.ndarray:
         """score(answer 1) − score(answer 0) per example, scores being mean token log-probabilities."""
         prompts = self.prompts(frame["text"])
+        self.run_lower_layers(prompts)
         scores = self.scores_in_batches([len(p) for p in prompts], lambda index: self.answer_batch([prompts[i] for i in index]),
                                         per_token=True)
         return scores[:, 1] - scores[:, 0]
@@ -154,9 +171,11 @@ class SFTModel(CausalLM):
     def fit(self, frame, soft_labels, val_frame=None, val_labels=None, loss=None, work_dir: Path | None = None):
         check_loss(type(self), loss)
         soft_labels = np.asarray(soft_labels, dtype=np.float64)
-        rows = [{"prompt": prompt, "soft": float(p)} for prompt, p in zip(self.prompts(frame["text"]), soft_labels)]
+        prompts = self.prompts(frame["text"])
+        self.run_lower_layers(prompts)
+        rows = [{"prompt": prompt, "soft": float(p)} for prompt, p in zip(prompts, soft_labels)]
         trainer_class = functools.partial(SoftAnswerTrainer, data_collator=AnswerPairCollator(self),
-                                          w2s_loss=loss or make_loss("xent"))
+                                          w2s_loss=loss or make_loss("xent"), lower_part=self.lower_part)
         self.threshold = 0.0  # epoch selection on val scores the uncalibrated margins
         self.train_with(trainer_class, SFTConfig, rows, val_frame, val_labels, work_dir,
                         dataset_kwargs={"skip_prepare_dataset": True}, remove_unused_columns=False)
