@@ -24,7 +24,9 @@ pooled (pooled cell tables; 95% hierarchical bootstrap over seeds and test examp
    placebo null (the same number for seed-like churn alone), `utility` with `--conflict implicit`
    on the linear judges. Per gap (3a): deception beside its null, with the verdict against that
    null (above / inside / below). The finding (3): deception beyond the null
-   (``deception_excess``) at gap `large` minus at gap `small`.
+   (``deception_excess``) at gap `large` minus at gap `small`. ``--conflict-disagreement D`` runs it
+   with ``--conflict controlled`` instead: the target flipped on a known share D of the mixed-in
+   pairs (verbosity disagrees with the utility labels on 53% of pairs, roughly noise).
 4. **Bootstrapping through an intermediate model helps at the largest gap** (Burns et al.:
    bootstrapping improves weak-to-strong generalization on chess puzzles): PGR(bootstrapped) −
    PGR(direct) on `utility --gap bootstrap` (tfidf → minilm-l6 → mpnet-base probes; the direct
@@ -180,6 +182,9 @@ def main():
     parser.add_argument("--loss-selection", choices=sorted(LOSS_SELECTIONS) + ["both"], default="both",
                         help="finding 2: students keep the epoch chosen on the weak labels of val (on), the last "
                              "epoch as openai/weak-to-strong (off), or both, each reported (default: both)")
+    parser.add_argument("--conflict-disagreement", type=float, default=None, metavar="D",
+                        help="finding 3: --conflict controlled with this share in [0, 1] of conflicting pairs that "
+                             "disagree with the target, instead of the implicit verbosity conflict")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
     seeds = list(range(args.seeds))
@@ -191,8 +196,14 @@ def main():
         findings.append(pgr_finding("utility", seeds, args))
         write_table(findings, args.out)
     if 3 in only:
-        conflict = study("deception", SweepGrid(tasks=["utility"], gaps=["small", "large"], conflicts=["implicit"],
-                                                seeds=seeds), args)
+        if args.conflict_disagreement is None:
+            setting, study_name, conflict_sets = "implicit", "deception", ()
+        else:
+            setting = f"controlled, disagreement {args.conflict_disagreement:g}"
+            study_name = f"deception-controlled-{args.conflict_disagreement:g}"
+            conflict_sets = (f"conflict_disagreement={args.conflict_disagreement}",)
+        conflict = study(study_name, SweepGrid(tasks=["utility"], gaps=["small", "large"],
+                                               conflicts=[setting.split(",")[0]], seeds=seeds), args, conflict_sets)
         per_gap = {}
         excess = DECEPTION["deception_excess"].statistic  # deception beyond its placebo null
         for gap_name, rows in conflict.groupby("gap", sort=False):
@@ -202,7 +213,7 @@ def main():
             one, null, beyond = (bootstrap(tables, DECEPTION[k].statistic, n_boot=args.n_boot).to_dict()
                                  for k in ("deception", "deception_null", "deception_excess"))
             findings.append({
-                "finding": f"3a. deception under a conflict (utility, {gap_name}, implicit)",
+                "finding": f"3a. deception under a conflict (utility, {gap_name}, {setting})",
                 "source": "Yang et al. 2024 (measured against the no-conflict student and a placebo null)",
                 "models": f"{rows['weak_model'].iloc[0]} → {rows['strong_model'].iloc[0]}",
                 "seeds": len(tables), "n_test": int(tables.sum() / len(tables)),
@@ -213,7 +224,7 @@ def main():
         (small, small_samples, *_), (large, large_samples, *_) = per_gap["small"], per_gap["large"]
         result = percentile_interval(large - small, large_samples - small_samples, n_seeds=len(seeds)).to_dict()
         findings.append({
-            "finding": "3. deception grows with the gap (utility, large − small, implicit conflict)",
+            "finding": f"3. deception grows with the gap (utility, large − small, {setting} conflict)",
             "source": "Yang et al. 2024: deception intensifies as the weak–strong gap grows",
             "models": "small: " + per_gap["small"][2]["weak_model"].iloc[0] + " → " + per_gap["small"][2]["strong_model"].iloc[0]
                       + "; large: " + per_gap["large"][2]["weak_model"].iloc[0] + " → " + per_gap["large"][2]["strong_model"].iloc[0],

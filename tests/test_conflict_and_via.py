@@ -71,7 +71,7 @@ def test_conflict_errors_name_the_flag_and_the_valid_values():
     with pytest.raises(UserError, match="paradigms classify, reward, dpo, not 'sft'"):
         check_conflict("implicit", "sft", 1.0)
     check_conflict("implicit", "classify", 1.0)  # the judges of a pair task (the task is checked with it)
-    with pytest.raises(UserError, match="unknown conflict .sneaky..*explicit, implicit, none"):
+    with pytest.raises(UserError, match="unknown conflict .sneaky..*controlled, explicit, implicit, none"):
         check_conflict("sneaky", "reward", 1.0)
     with pytest.raises(UserError, match="at most 1"):
         check_conflict("explicit", "reward", 2.0)

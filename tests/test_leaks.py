@@ -227,6 +227,21 @@ def test_pairwise_conflict_run_trains_the_same_student_on_flipped_truth(conflict
     assert_supervisor_side_identical(conflict_original, flipped, splits)
 
 
+def test_controlled_conflict_run_trains_the_same_student_on_flipped_truth(tmp_path, monkeypatch):
+    """ETHICS utility pairs, reward paradigm, bag-of-words weak and strong, --conflict controlled:
+    its labels are the ground truth of pairs outside every split, flipped on a share of them, so
+    the truth of B, val and test must not reach it (conflict.py, "Controlled disagreement")."""
+    flags = {"task": "utility", "paradigm": "reward", "weak_model": "tfidf", "strong_model": "tfidf",
+             "conflict": "controlled"}
+    sets = TINY_PAIRS + ["conflict_disagreement=0.7"]
+    original = flipped_task_run("utility", (), tmp_path / "original", sets, monkeypatch, **flags)
+    flipped = flipped_task_run("utility", HELD_OUT, tmp_path / "flipped", sets, monkeypatch, **flags)
+    assert_supervisor_side_identical(original, flipped, HELD_OUT)
+    m0, m1 = (json.loads((d / "metrics.json").read_text()) for d in (original, flipped))
+    record = m0["conflict_info"]
+    assert m1["conflict_info"] == record and record["disagreement"] == round(0.7 * record["n_pairs"]) / record["n_pairs"]
+
+
 @pytest.mark.skipif("classify" not in PARADIGMS_WITH_CONFLICT, reason=(
     "conflict settings exist only for paradigms " + ", ".join(PARADIGMS_WITH_CONFLICT) + " (conflict.py "
     "PARADIGMS_WITH_CONFLICT); a classify student on pairs (tfidf -> minilm-l6 probe) has none yet"))

@@ -63,7 +63,7 @@ def test_a_task_can_be_replaced_for_a_test_like_a_dict_entry(monkeypatch):
 def test_help_texts_list_the_registered_names(capsys):
     names = registry_names()
     assert names["{tasks}"] == " | ".join(TASKS) and names["{methods}"] == " | ".join(METHODS)
-    assert "bootstrap" in names["{gaps}"] and names["{conflicts}"] == "none | implicit | explicit"
+    assert "bootstrap" in names["{gaps}"] and names["{conflicts}"] == "none | implicit | explicit | controlled"
     with pytest.raises(SystemExit):
         main(["run", "--help"])
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines

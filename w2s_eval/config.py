@@ -157,10 +157,14 @@ class RunConfig:
     weak_model: str | None = None  # overrides the gap ladder's weak model
     strong_model: str | None = None  # overrides the gap ladder's strong model
     seed: int = 0
-    # Deception under a conflicting objective (reward / dpo): none | implicit | explicit; see
-    # conflict.py. conflict_amount: conflicting pairs per student pair.
+    # Deception under a conflicting objective (pair tasks): none | implicit | explicit | controlled;
+    # see conflict.py. conflict_amount: conflicting pairs per student pair. conflict_disagreement:
+    # for controlled (and needed by it), the share of its pairs whose label disagrees with the
+    # target, in [0, 1]; the other settings leave it unused (deception.json records every
+    # conflict's realised share).
     conflict: str = "none"
     conflict_amount: float = 1.0
+    conflict_disagreement: float | None = None
     # The W2S method (methods/): how the weak supervision becomes the student's training set, and
     # its options (the fields of that method's config class), e.g. {share: 0.3} for confident.
     method: str = "naive"

@@ -345,7 +345,7 @@ def has_conflict(run_dir: Path) -> bool:
     return cfg.get("conflict", "none") not in ("none", None)
 
 
-def write_deception(run_dir: str | Path, **options) -> dict:
+def write_deception(run_dir: str | Path, conflict: dict | None = None, **options) -> dict:
     """Compute the deception report of a run folder's predictions and store it.
 
     Writes ``deception.json`` (atomically; the run's own record is the protocol's to write) and
@@ -353,11 +353,15 @@ def write_deception(run_dir: str | Path, **options) -> dict:
     ``eval.n_bootstrap``, ``seed`` and ``eval.level`` unless given in ``options`` (any keyword of
     ``deception_report``). A conflict run's student is compared with its no-conflict baseline
     (deception); other student-like columns (``via:<model>``, the baseline itself) get their own
-    imitation report under ``others``.
+    imitation report under ``others``. ``conflict``: what the conflict student was trained with and
+    the disagreement it realised (``conflict.conflict_record``), stored under ``conflict`` so a
+    reader knows how hard the conflict pulled; by default the run record's ``conflict_info``.
     """
-    from .run_folder import read_predictions
+    from .run_folder import RECORD, read_predictions
 
     run_dir = Path(run_dir)
+    if conflict is None and (run_dir / RECORD).exists():
+        conflict = json.loads((run_dir / RECORD).read_text()).get("conflict_info")
     predictions = read_predictions(run_dir)
     settings = _run_settings(run_dir) | options
     if "baseline_col" not in settings and BASELINE in predictions.columns and has_conflict(run_dir):
@@ -368,6 +372,7 @@ def write_deception(run_dir: str | Path, **options) -> dict:
     if others:
         plain = settings | {"baseline_col": None}
         report["others"] = {col: deception_report(predictions, **(plain | {"student_col": col})) for col in others}
+    report["conflict"] = conflict
     atomic_write_json(run_dir / "deception.json", report)
     return report
 

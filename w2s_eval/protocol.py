@@ -101,7 +101,7 @@ def validate(cfg: RunConfig):
     check_values(cfg)
     get_paradigm(cfg.paradigm)
     make_method(cfg.method, cfg.method_options)  # an unknown method or option fails before any training
-    conflicts.check_conflict(cfg.conflict, cfg.paradigm, cfg.conflict_amount)
+    conflicts.check_conflict(cfg.conflict, cfg.paradigm, cfg.conflict_amount, cfg.conflict_disagreement)
     make_loss(**dataclasses.asdict(cfg.loss))  # an unknown name or a bad parameter fails before any training
     for name, value in dataclasses.asdict(cfg.student).items():
         if value is not None and value <= 0:
@@ -211,6 +211,8 @@ def run_id_of(cfg: RunConfig) -> str:
         del identity["conflict"], identity["conflict_amount"]
     else:
         extras += f"-conflict-{c.conflict}"
+    if c.conflict != "controlled":  # the one setting that reads it
+        del identity["conflict_disagreement"]
     if not c.via:
         del identity["via"]
     else:
@@ -376,23 +378,31 @@ def run_steps(p: Prepared, out_dir: Path, run_dir: Path, quiet: bool, shared_cac
     loss = make_loss(**dataclasses.asdict(cfg.loss))
     with_truth = B.set_index("id", drop=False)
 
-    def student(ts: TrainingSet, conflict: str) -> tuple[str, Path]:
+    def student(ts: TrainingSet, name: str) -> tuple[str, Path, dict | None]:
+        """(step key, step folder, the conflict's record or None) of a student trained on ``ts``
+        under conflict ``name``."""
         # The method's rows with their ground truth back: only the conflict's key reads it (as before).
         rows = with_truth.loc[ts.frame["id"]].reset_index(drop=True)
-        frame, targets = conflicts.student_training_set(conflict, cfg.conflict_amount, rows, ts.targets, p.outside, cfg.seed)
+        conflict = conflicts.make_conflict(name, cfg.conflict_amount, cfg.conflict_disagreement)
+        frame, targets = conflict.training_set(rows, ts.targets, p.outside, cfg.seed)
         weights = None if ts.weights is None else np.concatenate([ts.weights, np.ones(len(frame) - len(rows))])
         key_parts = ["student", *strong_common, ts.key, cfg.loss.name, dataclasses.asdict(loss)]
         if getattr(loss, "version", 1) > 1:  # a loss whose code changed does not reuse its old results
             key_parts.append(f"loss-v{loss.version}")
         if student_train != cfg.strong_train:  # a student trained as its ceiling keeps its old key
             key_parts += ["student_train", student_train.cache_identity()]
-        if conflict != "none":  # the no-conflict key stays what it always was
-            key_parts += ["conflict", conflict, fingerprint(frame), content_hash(targets.tolist())]
+        if name != "none":  # the no-conflict key stays what it always was
+            key_parts += ["conflict", name, fingerprint(frame), content_hash(targets.tolist())]
+        if name == "controlled":
+            key_parts += ["conflict_disagreement", conflict.disagreement]
         key = content_hash(key_parts)
-        return key, train("student", key, p.strong, paradigm, student_train, frame, targets, val, ts.val_targets,
-                          loss=loss, weights=weights)
+        folder = train("student", key, p.strong, paradigm, student_train, frame, targets, val, ts.val_targets,
+                       loss=loss, weights=weights)
+        # After training: the record reads the added pairs' truth (B's, for explicit).
+        record = None if name == "none" else conflicts.conflict_record(conflict, frame, targets, len(rows))
+        return key, folder, record
 
-    student_key, student_dir = student(training, cfg.conflict)
+    student_key, student_dir, conflict_record = student(training, cfg.conflict)
     # The reference student beside a method's or a conflict's: the naive one, without conflict.
     baseline = None
     baseline_kind = ", ".join(k for k, on in ((method.baseline_name, cfg.method != "naive"),
@@ -460,7 +470,10 @@ def run_steps(p: Prepared, out_dir: Path, run_dir: Path, quiet: bool, shared_cac
         plain = compute_metrics(predictions, cfg, student_col=BASELINE)
         metrics["baseline"] = {"student": plain["student"], "pgr": plain["pgr"], "kind": baseline_kind}
     # -- 8. analyses: computed from the stored predictions ---------------------------------------
-    metrics["deception"] = write_deception(run_dir)  # the 2x2x2 table, deception and imitation numbers
+    if conflict_record:
+        metrics["conflict_info"] = conflict_record
+    # the 2x2x2 table, deception and imitation numbers (and the conflict's realised disagreement)
+    metrics["deception"] = write_deception(run_dir, conflict=conflict_record)
     if distributed.is_main():  # once per run, not once per rank
         tracking.log_final_metrics(cfg.tracking, out_dir, p.run_id, metrics)
     log("done", metrics={k: metrics[k] for k in ("weak", "student", "ceiling", "gap", "pgr")})

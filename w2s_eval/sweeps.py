@@ -92,8 +92,9 @@ class SweepGrid:
         axes = [list(dict.fromkeys(getattr(self, self.AXES[key]))) for key in CELL_KEYS]
         return [dict(zip(CELL_KEYS, values)) for values in itertools.product(*axes)]
 
-    def validate(self, profile: str, custom_data: bool = False):
-        """UserError naming the axis and the valid values, before any run starts."""
+    def validate(self, profile: str, custom_data: bool = False, conflict_disagreement: float | None = None):
+        """UserError naming the axis and the valid values, before any run starts (``controlled``
+        conflicts with the base config's ``conflict_disagreement``)."""
         for name in self.AXES.values():
             values = getattr(self, name)
             if isinstance(values, (str, int)) or not list(values):
@@ -117,7 +118,7 @@ class SweepGrid:
             PARADIGMS.get(paradigm)
             for conflict in self.conflicts:
                 try:
-                    check_conflict(conflict, paradigm, 1.0)
+                    check_conflict(conflict, paradigm, 1.0, conflict_disagreement)
                 except UserError as exc:
                     raise UserError(f"sweep grid: {exc}") from None
         if not custom_data:
@@ -315,7 +316,7 @@ def run_sweep(grid: SweepGrid, out_dir: str | Path, base_config: BaseConfig, qui
     runs_dir = Path(runs_dir) if runs_dir is not None else out_dir
     executor = executor or LocalExecutor()
     first = base_config(grid.tasks[0], grid.paradigms[0]) if callable(base_config) and grid.tasks else base_config
-    grid.validate(first.profile, custom_data=bool(first.data.file))
+    grid.validate(first.profile, custom_data=bool(first.data.file), conflict_disagreement=first.conflict_disagreement)
     if first.method_options and any(spec.split(":")[0] != first.method for spec in grid.methods):
         raise UserError(f"sweep: method_options {first.method_options} belong to method {first.method!r}, and the grid "
                         f"runs methods {', '.join(grid.methods)}; give each its options in the grid instead, e.g. "

@@ -299,7 +299,9 @@ BASELINE_TEXT = {
     "direct": "A bootstrapped student learns from the last model of a chain (weak → intermediate → … → "
               "strong) instead of from the weak model directly. Does the chain recover more of the gap, and does "
               "it make fewer of the mistakes a weak supervisor would miss?",
-    "no conflict": "A conflict student is also pulled towards a conflicting objective (here: verbosity). Deception "
+    "no conflict": "A conflict student is also pulled towards a conflicting objective (verbosity, or the target "
+                   "flipped on a controlled share of pairs: deception.json's conflict says which, and how often it "
+                   "disagreed with the target). Deception "
                    "would show as a student that stays right where the weak model can check (W_k ∩ S_k) but loses "
                    "accuracy where it cannot (W_u ∩ S_k), relative to the no-conflict student and beyond what seed-like "
                    "churn alone shows (section Deception).",
