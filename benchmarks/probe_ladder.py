@@ -9,14 +9,14 @@ strong_train.finetune=probe --set strong_train.pooling=P` (a soft-label logistic
 frozen model's states of split B with ground truth, its C chosen on val), so it is the same code a
 run uses; the TF-IDF weak model and student are cheap by-products. Accuracy is pooled over seeds,
 with a 95% percentile interval from resampling test examples within each seed. Embeddings are
-cached on disk, so a second call only fits the probes. The CPU and its bfloat16 units head the table.
+cached on disk, so a second call only fits the probes. Its cost is that of the
+embeddings: docs/gaps.md gives the measured seconds per model. The CPU and its bfloat16 units head the table.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,7 @@ from w2s_eval.eval.metrics import right
 from w2s_eval.protocol import run_experiment
 from w2s_eval.run_folder import read_predictions
 
+from published import publish
 from throughput import cpu_model
 
 
@@ -45,27 +46,30 @@ def main():
     parser.add_argument("--poolings", default="mean,last")
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--out", default="runs/probe_ladder")
+    parser.add_argument("--publish", action="store_true", help="write the table for the docs (benchmarks/published.py)")
     args = parser.parse_args()
-    print(f"CPU: {cpu_model()}")
-    rows = ["| task | model | pooling | seeds | n test | probe acc [95% CI] | s |", "|---|---|---|---|---|---|---|"]
+    cpu = cpu_model()
+    print(f"CPU: {cpu}")
+    rows = ["| task | model | pooling | seeds | n test (per seed) | probe acc [95% CI] |", "|---|---|---|---|---|---|"]
     print("\n".join(rows), flush=True)
     for task in args.tasks.split(","):
         for model in args.models.split(","):
             for pooling in args.poolings.split(","):
-                rights, n, started = [], 0, time.perf_counter()
+                rights, sizes = [], []
                 for seed in args.seeds.split(","):
                     cfg = load_config(None, ["strong_train.finetune=probe", f"strong_train.pooling={pooling}"],
                                       {"task": task, "weak_model": "tfidf", "strong_model": model, "seed": int(seed)})
                     folder = run_experiment(cfg, args.out, quiet=True)
                     predictions: pd.DataFrame = read_predictions(folder)
                     rights.append(right(predictions["label"].to_numpy(), predictions["ceiling"].to_numpy()))
-                    n = len(predictions)
+                    sizes.append(str(len(predictions)))
                 value, low, high = pooled_accuracy(rights)
-                rows.append(f"| {task} | {model} | {pooling} | {len(rights)} | {n} | {value:.3f} [{low:.3f}, {high:.3f}] "
-                            f"| {time.perf_counter() - started:.0f} |")
+                rows.append(f"| {task} | {model} | {pooling} | {len(rights)} | {'/'.join(sizes)} | {value:.3f} [{low:.3f}, {high:.3f}] |")
                 print(rows[-1], flush=True)
     print()
     print("\n".join(rows))
+    if args.publish:
+        print(f"published: {publish('probe_ladder', chr(10).join(rows), cpu)}")
 
 
 if __name__ == "__main__":
