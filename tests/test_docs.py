@@ -17,7 +17,7 @@ def mkdocs_build(config: Path, site_dir: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, NO_MKDOCS_2_WARNING="1")  # the theme's banner is not a build warning
     return subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(config), "--site-dir", str(site_dir)],
-        capture_output=True, text=True, env=env, timeout=300,
+        capture_output=True, text=True, env=env, timeout=300, cwd=config.parent,  # snippets' base path
     )
 
 
@@ -31,13 +31,38 @@ def test_the_docs_build_with_warnings_as_errors(tmp_path):
 
 
 def test_a_broken_link_fails_the_build(tmp_path):
-    shutil.copy(REPO / "mkdocs.yml", tmp_path / "mkdocs.yml")
-    shutil.copytree(REPO / "docs", tmp_path / "docs")
+    copy_site(tmp_path)
     page = tmp_path / "docs" / "errors.md"
     page.write_text(page.read_text() + "\n[gone](no-such-page.md) and [here](concepts.md#no-such-anchor)\n")
     result = mkdocs_build(tmp_path / "mkdocs.yml", tmp_path / "site")
     assert result.returncode != 0
     assert "no-such-page.md" in result.stderr and "no-such-anchor" in result.stderr
+
+
+def copy_site(folder: Path):
+    shutil.copy(REPO / "mkdocs.yml", folder / "mkdocs.yml")
+    shutil.copytree(REPO / "docs", folder / "docs")
+    shutil.copytree(REPO / "benchmarks" / "results", folder / "benchmarks" / "results")
+
+
+def test_a_missing_results_table_fails_the_build(tmp_path):
+    """Results tables are benchmark output files included by the pages: one that is not there
+    fails the build instead of leaving a hole."""
+    copy_site(tmp_path)
+    page = tmp_path / "docs" / "errors.md"
+    page.write_text(page.read_text() + '\n--8<-- "benchmarks/results/no_such_table.md"\n')
+    result = mkdocs_build(tmp_path / "mkdocs.yml", tmp_path / "site")
+    assert result.returncode != 0 and "no_such_table.md" in result.stdout + result.stderr
+
+
+def test_every_published_table_is_in_the_docs_with_its_command_and_cpu():
+    included = set(re.findall(r'--8<-- "benchmarks/results/([^"]+)"', "".join(
+        p.read_text() for p in (REPO / "docs").glob("*.md"))))
+    published = {p.name for p in (REPO / "benchmarks" / "results").glob("*.md")}
+    assert published and published == included
+    for name in published:
+        head = (REPO / "benchmarks" / "results" / name).read_text().splitlines()[0]
+        assert re.match(r"`python benchmarks/\w+\.py[^`]*` — .+; bf16 units: .+; \d{4}-\d\d-\d\d\.$", head), head
 
 
 def test_readme_is_short():

@@ -131,3 +131,36 @@ def test_pair_context_setting_reaches_the_probe(pairs):
     assert config.strong_train.pair_context == "prompt" and config.weak_train.pair_context == "reply"
     probe = new_model(resolve_model("minilm-l6"), get_paradigm("classify"), config.strong_train, 0, get_task("reward"))
     assert isinstance(probe, ProbeClassifier) and probe.pair_context == "prompt"
+
+
+def test_last_token_pooling_reads_the_prompts_final_state_of_each_text_alone(data_dir, tmp_path, monkeypatch):
+    """pooling: last embeds sft's prompt around each text and keeps the hidden state of its final
+    token: batched (right-padded) it equals each prompt run alone; the save keeps the setting."""
+    import torch
+
+    from w2s_eval.trainers import bow
+    from w2s_eval.trainers.sft import sft_prompt
+
+    monkeypatch.setattr(bow, "_CACHES", {})
+    task = get_task("toxicity")
+    frame = task.load(data_dir)[0].head(6)
+    probe = ProbeClassifier(resolve_model("smollm2-135m").location, max_length=64, pooling="last",
+                            question=task.question)
+    assert probe.read_as(frame["text"])[0] == sft_prompt(frame["text"].iloc[0], task.question)
+    batched = probe.features(frame)
+    for row, text in enumerate(frame["text"]):
+        ids = probe.tokenizer(sft_prompt(text, task.question), return_tensors="pt")
+        with torch.no_grad():
+            alone = probe.encoder(**ids).last_hidden_state[0, -1].float().numpy()
+        np.testing.assert_allclose(batched[row], alone, rtol=1e-4, atol=1e-4)
+    mean = ProbeClassifier(probe.location, max_length=64, question=task.question).features(frame)
+    assert not np.allclose(mean, batched)
+    probe.fit(frame, frame["label"].to_numpy(float))
+    probe.save(tmp_path / "probe")
+    again = ProbeClassifier.load(tmp_path / "probe")
+    assert (again.pooling, again.question) == ("last", task.question)
+
+
+def test_an_unknown_pooling_is_one_line_naming_the_field():
+    with pytest.raises(UserError, match=r"^pooling: expected one of mean, last, got 'max'$"):
+        ProbeClassifier(resolve_model("minilm-l6").location, pooling="max")

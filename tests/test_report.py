@@ -101,3 +101,35 @@ def test_report_of_a_conflict_sweep_shows_deception(tmp_path):
     assert "placebo null" in html and re.search(r"(above|inside|below) the null", html)
     null = pooled.loc[("implicit", "deception_null")]
     assert null["n"] == 2 and "hierarchical" in null["ci_method"]
+
+
+def test_no_legend_covers_a_panel(tmp_path, monkeypatch):
+    """Every figure's legends sit below their panels and their tick labels, so no marker is hidden
+    however the numbers fall (the imitation plot's legend once covered an accuracy of 0.97)."""
+    from w2s_eval.reports import plots
+    from w2s_eval.reports.collect import collect
+
+    run_dir = run_experiment(tiny_config(), tmp_path, quiet=True)
+    figures = []
+    monkeypatch.setattr(plots, "_png", lambda fig: figures.append(fig) or b"")
+    data = collect(run_dir)
+    for draw in (plots.accuracy_figure, plots.pgr_figure, plots.imitation_figure):
+        draw(data)
+    legends = 0
+    for fig in figures:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()  # the constrained layout places everything
+        renderer = canvas.get_renderer()
+        for ax in fig.axes:
+            legend = ax.get_legend()
+            if legend is None or not ax.get_visible():
+                continue
+            legends += 1
+            box = legend.get_window_extent(renderer)
+            ticks = [label.get_window_extent(renderer) for label in ax.get_xticklabels() if label.get_text()]
+            assert box.y1 <= ax.get_window_extent(renderer).y0
+            assert all(box.y1 <= tick.y0 + 1 for tick in ticks)
+            assert box.y0 >= 0  # inside the figure
+    assert legends >= 3

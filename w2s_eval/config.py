@@ -49,6 +49,9 @@ class TrainConfig:
     # finetune: probe on preference pairs: reply (φ(A) − φ(B)) | prompt (each reply embedded after
     # its prompt, φ(P ⊕ A) − φ(P ⊕ B)); see trainers/bow.py ProbeClassifier.
     pair_context: str = "reply"
+    # finetune: probe: how the frozen model's last hidden states are pooled: mean (over the text's
+    # tokens) | last (the final token of the task's prompt; for causal LMs, which read left to right).
+    pooling: str = "mean"
     # More fields of transformers' TrainingArguments (or of the paradigm's TRL config), passed as they
     # are and applied last: gradient_accumulation_steps, gradient_checkpointing, bf16, fsdp, report_to,
     # ... (e.g. --set strong_train.train_args.gradient_accumulation_steps=4). Fields that cannot change
@@ -68,6 +71,8 @@ class TrainConfig:
         identity["precision"] = resolve(self.precision)  # what it means on this machine
         if identity["precision"] == "fp32":  # the one precision before the setting: its keys stay
             del identity["precision"]
+        if identity["pooling"] == "mean":  # the one pooling before the setting: its keys stay
+            del identity["pooling"]
         kept = {k: v for k, v in self.train_args.items() if k not in TRAINER_ARGS_NOT_IN_KEY
                 and not k.startswith(("logging_", "hub_", "push_to_hub", "save_"))}
         if kept:

@@ -83,7 +83,7 @@ def new_model(model: ResolvedModel, paradigm: Paradigm, train_cfg, seed: int, ta
     if cls is BowClassifier:
         return BowClassifier(seed)
     if cls is ProbeClassifier:
-        return ProbeClassifier(model.location, train_cfg.max_length, seed, train_cfg.pair_context, train_cfg.precision)
+        return ProbeClassifier.of(model.location, train_cfg, seed, task)
     built = cls(model.location, train_cfg, seed)
     if hasattr(built, "configure"):
         built.configure(task)

@@ -57,7 +57,7 @@ from .paradigms import (Paradigm, check_supported, get_paradigm, linear_model_ve
 from .tasks import get_task, pair_task_names
 from .tasks.base import Task
 from .tasks.custom import custom_task
-from .trainers.bow import PAIR_CONTEXTS
+from .trainers.bow import PAIR_CONTEXTS, POOLINGS
 from .trainers.common import FINETUNE_MODES, check_train_args, resolve_quant
 from .trainers.losses import check_loss, make_loss
 from .trainers.top_layers import check_layer_count, check_top_k_supported
@@ -117,6 +117,9 @@ def validate(cfg: RunConfig):
         if getattr(cfg, role).pair_context not in PAIR_CONTEXTS:
             raise UserError(f"{role}.pair_context: unknown value {getattr(cfg, role).pair_context!r}; valid: "
                             f"{', '.join(PAIR_CONTEXTS)}")
+        if getattr(cfg, role).pooling not in POOLINGS:
+            raise UserError(f"{role}.pooling: unknown value {getattr(cfg, role).pooling!r}; valid: "
+                            f"{', '.join(POOLINGS)}")
         check_train_args(getattr(cfg, role).train_args, f"{role}.train_args")
     tracking.check(cfg.tracking.report_to)
 
@@ -363,7 +366,7 @@ def run_steps(p: Prepared, out_dir: Path, run_dir: Path, quiet: bool, shared_cac
                         strong=p.strong, via=p.via, A_fit=A_fit, A_select=A_select, B=B, val=val, test=test,
                         weak_dir=weak_dir, weak_key=weak_key, label_key=label_key, weak_B=weak_B, weak_val=weak_val,
                         split_keys=split_keys, train=train, run_step=lambda step, key, work: cache.run(step, key, work, log),
-                        features=lambda frame: strong_features(p.strong, cfg.strong_train, frame), log=log)
+                        features=lambda frame: strong_features(p.strong, cfg.strong_train, frame, p.task), log=log)
     if cfg.method != "naive":
         log("method", f"method {cfg.method}: building the student's training set")
     training = method.training_set(ctx)
@@ -541,13 +544,12 @@ def training_set_summary(training: TrainingSet, truth_B: np.ndarray, B: pd.DataF
     return out
 
 
-def strong_features(strong: ResolvedModel, train_cfg, frame: pd.DataFrame) -> np.ndarray:
-    """The strong model's frozen features of each row (the probe's: mean-pooled hidden states, for
-    pairs φ(A) − φ(B)), computed once per text and model and cached on disk."""
+def strong_features(strong: ResolvedModel, train_cfg, frame: pd.DataFrame, task: Task) -> np.ndarray:
+    """The strong model's frozen features of each row (the probe's, pooled as ``train_cfg`` says;
+    for pairs φ(A) − φ(B)), computed once per text and model and cached on disk."""
     from .trainers.bow import ProbeClassifier
 
-    return ProbeClassifier(strong.location, train_cfg.max_length, 0, train_cfg.pair_context,
-                           train_cfg.precision).features(frame)
+    return ProbeClassifier.of(strong.location, train_cfg, 0, task).features(frame)
 
 
 N_GENERATIONS = 4

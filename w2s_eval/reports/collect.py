@@ -17,7 +17,7 @@ from ..sweeps import CONDITION_AXES, aggregate, read_sweep, run_summary, select
 
 MAX_EXAMPLES = 15
 MAX_TEXT = 500  # characters of an example text shown in the table
-GAP_ORDER = ("small", "medium", "large")
+GAP_ORDER = ("small", "medium", "large", "lm-small", "lm-large")
 
 
 @dataclass

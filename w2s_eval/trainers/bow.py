@@ -143,7 +143,13 @@ class BowClassifier:
         return out
 
 
-POOLING = "mean"  # mean of the last hidden states over the non-padding tokens
+# How a probe reads a text's last hidden states: ``mean`` over its tokens (an encoder's sentence
+# embedding), or ``last``: the state at the final token of the task's prompt (the text, the
+# question, the answer cue; sft's prompt), where a causal LM has read everything and is about to
+# answer. A decoder's state at a token sees only what came before it, so its mean pools states
+# that never saw most of the text; on toxicity the last token read Qwen2.5-Coder-1.5B 0.05 better
+# (docs/paradigms.md, "Probes").
+POOLINGS = ("mean", "last")
 
 
 def text_key(text: str) -> str:
@@ -257,7 +263,8 @@ PAIR_CONTEXTS = ("reply", "prompt")
 
 
 class ProbeClassifier:
-    """Logistic regression on a frozen model's mean-pooled last hidden states.
+    """Logistic regression on a frozen model's pooled last hidden states (``pooling``: their mean, or
+    the state at the task prompt's last token).
 
     On pairs, ``pair_context="prompt"`` embeds each reply after its prompt, φ(P ⊕ A) − φ(P ⊕ B): whether
     a reply is harmless depends on the request, and a contextual model's states of the reply tokens
@@ -268,19 +275,27 @@ class ProbeClassifier:
     losses = LINEAR_LOSSES
 
     def __init__(self, location: str, max_length: int = 128, seed: int = 0, pair_context: str = "reply",
-                 precision: str = "fp32"):
+                 precision: str = "fp32", pooling: str = "mean", question: str = ""):
         from transformers import AutoModel
 
         from .common import load_tokenizer
 
         if pair_context not in PAIR_CONTEXTS:
             raise UserError(f"pair_context: expected one of {', '.join(PAIR_CONTEXTS)}, got {pair_context!r}")
+        if pooling not in POOLINGS:
+            raise UserError(f"pooling: expected one of {', '.join(POOLINGS)}, got {pooling!r}")
         self.location, self.max_length, self.seed, self.history = location, max_length, seed, []
-        self.pair_context = pair_context
+        self.pair_context, self.pooling, self.question = pair_context, pooling, question
         self.precision = resolve_precision(precision)  # the embeddings' autocast (precision.scoring)
         self.tokenizer = load_tokenizer(location)
         self.encoder = AutoModel.from_pretrained(location).eval()
         self.model: LogisticRegression | None = None
+
+    @classmethod
+    def of(cls, location: str, train_cfg, seed: int, task) -> "ProbeClassifier":
+        """The probe of ``location`` that a run's ``train_cfg`` describes, asking ``task``'s question."""
+        return cls(location, train_cfg.max_length, seed, train_cfg.pair_context, train_cfg.precision,
+                   train_cfg.pooling, task.question)
 
     @cached_property
     def embedding_cache(self) -> EmbeddingCache:
@@ -292,8 +307,10 @@ class ProbeClassifier:
         fingerprint = model_fingerprint(self.location, self.encoder)
         settings = {
             "model": fingerprint or f"unidentified:{self.location}", "max_length": self.max_length,
-            "pooling": POOLING, "dtype": str(self.encoder.dtype), "transformers": transformers.__version__,
+            "pooling": "mean", "dtype": str(self.encoder.dtype), "transformers": transformers.__version__,
         }
+        if self.pooling != "mean":  # the texts it embeds are prompts, which their text keys tell apart
+            settings["pooling"] = self.pooling
         if self.precision != "fp32":  # computed under autocast (fp32 keeps the keys made before)
             settings["autocast"] = self.precision
         identity = json.dumps(settings, sort_keys=True)
@@ -303,8 +320,19 @@ class ProbeClassifier:
             _CACHES[identity] = EmbeddingCache(folder)
         return _CACHES[identity]
 
+    def read_as(self, texts) -> list[str]:
+        """What the model reads of each example's text: the text itself (mean pooling), or the
+        task's prompt around it (last-token pooling: sft's prompt, so a probe and an sft model read
+        alike). A pair's replies are read as they are, or after their prompt (``pair_context``):
+        the reward model's input, whose last token is where a reward head reads too."""
+        if self.pooling == "mean":
+            return list(texts)
+        from .sft import sft_prompt
+
+        return [sft_prompt(text, self.question) for text in texts]
+
     def embed(self, texts) -> np.ndarray:
-        """Mean-pooled embeddings; each text is encoded once per model and setting, across runs and
+        """Pooled embeddings; each text is encoded once per model and setting, across runs and
         processes (the disk cache): student and ceiling, and every run after, reuse them."""
         cache = self.embedding_cache
         texts = list(texts)
@@ -319,19 +347,27 @@ class ProbeClassifier:
     def _encode(self, texts, batch_size: int = 32) -> np.ndarray:
         from .common import length_sorted_batches
 
+        if self.pooling == "last":
+            # Cut from the left, so the prompt's end (question and answer cue) is always read.
+            self.tokenizer.truncation_side = "left"
         encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
         out = np.empty((len(encoded), self.encoder.config.hidden_size), dtype=np.float32)
         batches = length_sorted_batches([len(x) for x in encoded], batch_size)
         for index in tqdm(batches, desc=f"embed {len(encoded)} texts", unit="batch", leave=False):
             batch = self.tokenizer.pad({"input_ids": [encoded[i] for i in index]}, return_tensors="pt")
             hidden = self.encoder(**batch).last_hidden_state
-            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            out[index] = ((hidden * mask).sum(1) / mask.sum(1)).float().numpy()
+            mask = batch["attention_mask"]
+            if self.pooling == "last":  # padding is on the right: the last real token ends each row
+                pooled = hidden[torch.arange(len(index)), mask.sum(1) - 1]
+            else:
+                weights = mask.unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * weights).sum(1) / weights.sum(1)
+            out[index] = pooled.float().numpy()
         return out
 
     def features(self, frame) -> np.ndarray:
         if not is_pairwise(frame):
-            return self.embed(frame["text"])
+            return self.embed(self.read_as(frame["text"]))
         if self.pair_context == "reply":
             return self.embed(frame["reply_a"]) - self.embed(frame["reply_b"])
         if "prompt" not in frame.columns:
@@ -359,12 +395,13 @@ class ProbeClassifier:
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / "probe.pkl", "wb") as handle:
             pickle.dump({"base": self.location, "max_length": self.max_length, "pair_context": self.pair_context,
-                         "model": self.model}, handle)
+                         "pooling": self.pooling, "question": self.question, "model": self.model}, handle)
 
     @classmethod
     def load(cls, folder: Path) -> "ProbeClassifier":
         with open(folder / "probe.pkl", "rb") as handle:
             state = pickle.load(handle)
-        out = cls(state["base"], state["max_length"], pair_context=state.get("pair_context", "reply"))
+        out = cls(state["base"], state["max_length"], pair_context=state.get("pair_context", "reply"),
+                  pooling=state.get("pooling", "mean"), question=state.get("question", ""))
         out.model = state["model"]
         return out
