@@ -142,13 +142,10 @@ class Prepared:
     strong: ResolvedModel
     via: list[ResolvedModel]
     outside: pd.DataFrame | None  # examples whose group no split uses (only for --conflict implicit)
+    run_id: str  # named once, from the resolved config, when the run is prepared
 
     def split(self, name: str) -> pd.DataFrame:
         return self.data[self.data["split"] == name].reset_index(drop=True)
-
-    @property
-    def run_id(self) -> str:
-        return run_id_of(self.cfg)
 
 
 def resolve_config(cfg: RunConfig) -> tuple[RunConfig, Task]:
@@ -196,7 +193,11 @@ def check_method(method, paradigm: Paradigm):
 
 def run_id_of(cfg: RunConfig) -> str:
     """The run folder's name: readable settings plus a hash of the whole resolved config."""
-    c, _ = resolve_config(cfg)
+    return _run_id_of_resolved(resolve_config(cfg)[0])
+
+
+def _run_id_of_resolved(c: RunConfig) -> str:
+    """``run_id_of`` for a config ``resolve_config`` has already filled in."""
     task = c.task if not c.data.file else "custom-" + Path(c.data.file).stem
     identity = c.to_dict()
     for role in ("weak_train", "strong_train"):  # without train_args that cannot change results
@@ -243,7 +244,7 @@ def prepare(cfg: RunConfig) -> Prepared:
             raise UserError(f"{source}: split {name!r} is empty; the data has {len(frame)} examples "
                             f"in {frame['group'].nunique()} groups (need more, or other splits.fractions)")
     outside = conflicts.outside_splits(frame, data) if conflicts.CONFLICTS.get(cfg.conflict).needs_outside else None
-    return Prepared(cfg, task, source, data, weak, strong, via, outside)
+    return Prepared(cfg, task, source, data, weak, strong, via, outside, _run_id_of_resolved(cfg))
 
 
 # -- the protocol -------------------------------------------------------------------------------
