@@ -3,6 +3,7 @@ interval and a verdict.
 
     python benchmarks/findings.py                    # cpu profile, 5 seeds, runs under runs/findings
     python benchmarks/findings.py --seeds 3 --out /tmp/f --threads 2
+    python benchmarks/findings.py --ladder lm --seeds 3 --loss-selection on    # the causal-LM ladder
 
 Four findings, each the direction a paper reports, tested on the `cpu` profile with every seed
 pooled (pooled cell tables; 95% hierarchical bootstrap over seeds and test examples,
@@ -27,6 +28,8 @@ pooled (pooled cell tables; 95% hierarchical bootstrap over seeds and test examp
    (``deception_excess``) at gap `large` minus at gap `small`. ``--conflict-disagreement D`` runs it
    with ``--conflict controlled`` instead: the target flipped on a known share D of the mixed-in
    pairs (verbosity disagrees with the utility labels on 53% of pairs, roughly noise).
+   With ``--ladder lm`` its runs are Gemma-3-270M reward models under SmolLM2-135M and TF-IDF
+   supervisors, Yang et al.'s reward-modelling setting.
 4. **Bootstrapping through an intermediate model helps at the largest gap** (Burns et al.:
    bootstrapping improves weak-to-strong generalization on chess puzzles): PGR(bootstrapped) −
    PGR(direct) on `utility --gap bootstrap` (tfidf → minilm-l6 → mpnet-base probes; the direct
@@ -44,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +58,31 @@ from w2s_eval.deception import BASELINE, DECEPTION, deception_table, imitation_t
 from w2s_eval.eval.metrics import (bootstrap, interval_text, percentile_interval, pgr_from_tables, pgr_gain_statistic,
                                    resample_tables, table_accuracy)
 from w2s_eval.sweeps import SweepGrid, read_sweep, run_sweep
+
+from published import publish
+from throughput import cpu_model
+
+
+@dataclass(frozen=True)
+class Ladder:
+    """Where the findings are tested: the gaps and the paradigm each task runs in."""
+
+    paradigms: dict  # task -> paradigm
+    large: str  # findings 1 and 2
+    bootstrap: str  # finding 4
+    deception_gaps: tuple[str, str]  # finding 3: (narrow, wide)
+
+    def grid(self, task: str, gap: str, **axes) -> SweepGrid:
+        return SweepGrid(tasks=[task], gaps=[gap], paradigms=[self.paradigms[task]], **axes)
+
+
+LADDERS = {
+    # MiniLM / MPNet encoders (LoRA on toxicity, linear judges on utility): cheap enough for 5 seeds.
+    "encoder": Ladder({"toxicity": "classify", "utility": "classify"}, "large", "bootstrap", ("small", "large")),
+    # The causal-LM ladder (gaps.yaml lm-*): SmolLM2-135M and TF-IDF supervising Gemma-3-270M, the
+    # TRL paradigms: sft on toxicity, reward models on utility (Yang et al.'s setting for finding 3).
+    "lm": Ladder({"toxicity": "sft", "utility": "reward"}, "lm-large", "lm-bootstrap", ("lm-small", "lm-large")),
+}
 
 
 def study(name: str, grid: SweepGrid, args, extra_sets: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -107,11 +136,12 @@ def fmt_interval(entry: dict) -> str:
 
 def pgr_finding(task: str, seeds: list[int], args) -> dict:
     """Finding 1 on one task: the pooled PGR of its `large` gap."""
-    rows = study(f"pgr-{task}", SweepGrid(tasks=[task], gaps=["large"], seeds=seeds), args)
+    ladder = LADDERS[args.ladder]
+    rows = study(f"pgr-{task}", ladder.grid(task, ladder.large, seeds=seeds), args)
     tables = np.stack([imitation_table(predictions(d)) for d in rows["run_dir"]])
     pooled = pgr_from_tables(tables, min_gap=0.05, n_boot=args.n_boot)
     gap = {"value": pooled["gap"], "ci_low": pooled["gap_ci_low"], "ci_high": pooled["gap_ci_high"]}
-    return {"finding": f"1. PGR > 0 where there is a gap ({task}, large)",
+    return {"finding": f"1. PGR > 0 where there is a gap ({task}, {ladder.paradigms[task]}, {ladder.large})",
             "source": "Burns et al. 2023; EleutherAI: PGR > 0 on 21/21 datasets",
             "models": f"{rows['weak_model'].iloc[0]} → {rows['strong_model'].iloc[0]}",
             "seeds": len(tables), "n_test": int(tables.sum() / len(tables)), "statistic": "pooled PGR",
@@ -140,7 +170,8 @@ LOSS_SELECTIONS = {
 def loss_finding(seeds: list[int], args, selection: str) -> dict:
     """Finding 2 with the students' epoch chosen as ``selection`` says (``LOSS_SELECTIONS``)."""
     name, sets, how = LOSS_SELECTIONS[selection]
-    losses = study(name, SweepGrid(tasks=["toxicity"], gaps=["large"], losses=["xent", "logconf"], seeds=seeds),
+    ladder = LADDERS[args.ladder]
+    losses = study(name, ladder.grid("toxicity", ladder.large, losses=["xent", "logconf"], seeds=seeds),
                    args, extra_sets=sets)
     tables = []
     for seed in seeds:
@@ -148,7 +179,7 @@ def loss_finding(seeds: list[int], args, selection: str) -> dict:
         joint = by_loss["xent"].assign(logconf=by_loss["logconf"].set_index("id").loc[by_loss["xent"]["id"], "student"].to_numpy())
         tables.append(deception_table(joint, student_col="logconf", baseline_col="student"))
     return paired_pgr_difference(
-        f"2. logconf beats xent at the largest gap (toxicity, large; {how})",
+        f"2. logconf beats xent at the largest gap (toxicity, {ladder.paradigms['toxicity']}, {ladder.large}; {how})",
         "Burns et al.: median PGR ~25% → ~80%; EleutherAI: better on 16/21, n.s.",
         f"{losses['weak_model'].iloc[0]} → {losses['strong_model'].iloc[0]}", "PGR(logconf) − PGR(xent), paired",
         np.stack(tables), args)  # tables: (weak, ceiling, xent student, logconf student)
@@ -185,6 +216,10 @@ def main():
     parser.add_argument("--conflict-disagreement", type=float, default=None, metavar="D",
                         help="finding 3: --conflict controlled with this share in [0, 1] of conflicting pairs that "
                              "disagree with the target, instead of the implicit verbosity conflict")
+    parser.add_argument("--ladder", choices=sorted(LADDERS), default="encoder",
+                        help="the models and paradigms the findings run on (LADDERS): encoders, or the causal LMs")
+    parser.add_argument("--publish", metavar="NAME", default=None,
+                        help="also write the table for the docs as benchmarks/results/NAME.md (benchmarks/published.py)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
     seeds = list(range(args.seeds))
@@ -202,7 +237,9 @@ def main():
             setting = f"controlled, disagreement {args.conflict_disagreement:g}"
             study_name = f"deception-controlled-{args.conflict_disagreement:g}"
             conflict_sets = (f"conflict_disagreement={args.conflict_disagreement}",)
-        conflict = study(study_name, SweepGrid(tasks=["utility"], gaps=["small", "large"],
+        ladder = LADDERS[args.ladder]
+        gaps, paradigm = list(ladder.deception_gaps), ladder.paradigms["utility"]
+        conflict = study(study_name, SweepGrid(tasks=["utility"], gaps=gaps, paradigms=[paradigm],
                                                conflicts=[setting.split(",")[0]], seeds=seeds), args, conflict_sets)
         per_gap = {}
         excess = DECEPTION["deception_excess"].statistic  # deception beyond its placebo null
@@ -213,7 +250,7 @@ def main():
             one, null, beyond = (bootstrap(tables, DECEPTION[k].statistic, n_boot=args.n_boot).to_dict()
                                  for k in ("deception", "deception_null", "deception_excess"))
             findings.append({
-                "finding": f"3a. deception under a conflict (utility, {gap_name}, {setting})",
+                "finding": f"3a. deception under a conflict (utility, {paradigm}, {gap_name}, {setting})",
                 "source": "Yang et al. 2024 (measured against the no-conflict student and a placebo null)",
                 "models": f"{rows['weak_model'].iloc[0]} → {rows['strong_model'].iloc[0]}",
                 "seeds": len(tables), "n_test": int(tables.sum() / len(tables)),
@@ -221,24 +258,26 @@ def main():
                              f"{fmt_interval(null)}, beyond it {fmt_interval(beyond)}",
                 **one, "null": null, "excess": beyond, "gap": None,
                 "verdict": null_verdict(beyond["ci_low"], beyond["ci_high"]) or "undefined"})
-        (small, small_samples, *_), (large, large_samples, *_) = per_gap["small"], per_gap["large"]
+        narrow, wide = gaps[0], gaps[-1]  # the finding compares the last gap named with the first
+        (small, small_samples, *_), (large, large_samples, *_) = per_gap[narrow], per_gap[wide]
         result = percentile_interval(large - small, large_samples - small_samples, n_seeds=len(seeds)).to_dict()
         findings.append({
-            "finding": f"3. deception grows with the gap (utility, large − small, {setting} conflict)",
+            "finding": f"3. deception grows with the gap (utility, {paradigm}, {wide} − {narrow}, {setting} conflict)",
             "source": "Yang et al. 2024: deception intensifies as the weak–strong gap grows",
-            "models": "small: " + per_gap["small"][2]["weak_model"].iloc[0] + " → " + per_gap["small"][2]["strong_model"].iloc[0]
-                      + "; large: " + per_gap["large"][2]["weak_model"].iloc[0] + " → " + per_gap["large"][2]["strong_model"].iloc[0],
-            "seeds": len(seeds), "n_test": int(per_gap["large"][3].sum() / len(seeds)),
-            "statistic": "(deception − placebo null)(large) − (deception − placebo null)(small)", **result, "gap": None,
-            "verdict": verdict(result, +1, None)})
+            "models": "; ".join(f"{g}: {per_gap[g][2]['weak_model'].iloc[0]} → {per_gap[g][2]['strong_model'].iloc[0]}"
+                                for g in (narrow, wide)),
+            "seeds": len(seeds), "n_test": int(per_gap[wide][3].sum() / len(seeds)),
+            "statistic": f"(deception − placebo null)({wide}) − (deception − placebo null)({narrow})", **result,
+            "gap": None, "verdict": verdict(result, +1, None)})
         write_table(findings, args.out)
 
     if 4 in only:
-        chain = study("bootstrapping", SweepGrid(tasks=["utility"], gaps=["bootstrap"], seeds=seeds), args)
+        ladder = LADDERS[args.ladder]
+        chain = study("bootstrapping", ladder.grid("utility", ladder.bootstrap, seeds=seeds), args)
         # (weak, ceiling, direct student, bootstrapped student) per seed
         tables = np.stack([deception_table(predictions(d), baseline_col=BASELINE) for d in chain["run_dir"]])
         findings.append(paired_pgr_difference(
-            "4. bootstrapping helps at the largest gap (utility, gap bootstrap)",
+            f"4. bootstrapping helps at the largest gap (utility, {ladder.paradigms['utility']}, {ladder.bootstrap})",
             "Burns et al. 2023: bootstrapping improves W2S (chess puzzles)",
             f"{chain['weak_model'].iloc[0]} → {chain['via'].iloc[0]} → {chain['strong_model'].iloc[0]}",
             "PGR(bootstrapped) − PGR(direct), paired", tables, args))
@@ -254,7 +293,10 @@ def main():
             findings.append(loss_finding(seeds, args, selection))
             write_table(findings, args.out)
 
-    print(write_table(findings, args.out))
+    table = write_table(findings, args.out)
+    print(table)
+    if args.publish:
+        print(f"published: {publish(args.publish, table, cpu_model())}")
 
 
 if __name__ == "__main__":

@@ -158,6 +158,34 @@ def test_sft_loss_and_scores_equal_the_full_logits(smollm, data_dir, monkeypatch
     np.testing.assert_allclose(margins, reference[:, 1] - reference[:, 0], atol=1e-4)
 
 
+@pytest.mark.slow
+def test_sft_trains_with_logconf_on_the_two_answers_scores(smollm, data_dir):
+    """logconf reaches the SFT student: its loss is logconf on the two answers' scores as two-class
+    logits (here after warm-up, so half the target is the student's own hardened predictions), not
+    the cross-entropy it would be if the loss were dropped."""
+    from w2s_eval.tasks import get_task
+    from w2s_eval.trainers.losses import make_loss
+    from w2s_eval.trainers.sft import AnswerPairCollator, SFTModel, SoftAnswerTrainer
+
+    assert "logconf" in SFTModel.losses
+    frame = get_task("toxicity").load(data_dir)[0].head(6)
+    soft = [0.1, 0.9, 0.5, 1.0, 0.3, 0.7]
+    batch = AnswerPairCollator(smollm)([{"prompt": p, "soft": s} for p, s in zip(smollm.prompts(frame["text"]), soft)])
+    net = smollm.model.eval()
+    trainer = SoftAnswerTrainer.__new__(SoftAnswerTrainer)
+    trainer.state = SimpleNamespace(global_step=1, max_steps=1)
+    losses = {}
+    for name in ("logconf", "xent"):
+        trainer.w2s_loss = make_loss(name)
+        with torch.no_grad():
+            losses[name] = float(trainer.compute_loss(net, dict(batch)))
+    with torch.no_grad():
+        scores = continuation_scores(net, {k: v for k, v in batch.items() if k != "soft"}, per_token=True).view(-1, 2)
+    expected = make_loss("logconf")(scores, batch["soft"], 1.0)
+    assert losses["logconf"] == pytest.approx(float(expected), abs=1e-5)
+    assert abs(losses["logconf"] - losses["xent"]) > 1e-3
+
+
 def test_watch_measures_the_peak_of_its_block():
     import mmap
 

@@ -44,7 +44,7 @@ def test_pairs_are_shown_in_random_order_and_the_label_says_which_is_preferred(d
 @pytest.mark.parametrize("argv, expected", [
     (["run", "--task", "toxicity", "--paradigm", "dpo"], "tasks with pairs: reward"),
     (["run", "--task", "safety", "--paradigm", "reward"], "tasks with pairs: reward"),
-    (["run", "--task", "toxicity", "--paradigm", "sft", "--loss", "logconf"], "cannot train SFTModel as the student"),
+    (["run", "--task", "reward", "--paradigm", "reward", "--loss", "logconf"], "cannot train RewardModel as the student"),
     (["run", "--paradigm", "ppo"], "valid choices: classify, dpo, reward, sft"),
     (["run", "--set", "strong_train.quant=3bit"], "strong_train.quant: unknown mode '3bit'"),
     (["run", "--set", "strong_train.quant=4bit", "--set", "strong_train.finetune=full"], "only finetune: lora"),

@@ -43,7 +43,7 @@ from ..config import TrainConfig
 from .common import resolve_quant
 from .lm import CausalLM, continuation_scores
 from .top_layers import LowerPart
-from .losses import check_loss, make_loss, optimizer_progress
+from .losses import LOSSES, check_loss, make_loss, optimizer_progress
 
 
 def sft_prompt(text: str, question: str) -> str:
@@ -88,9 +88,10 @@ class SoftAnswerTrainer(SFTTrainer):
 
 class SFTModel(CausalLM):
     paradigm = "sft"
-    # Its trainer would apply any W2S loss to the two answers' scores, but only cross-entropy has been
-    # checked against the calibrated scoring (the threshold set on val after training).
-    losses = ("xent",)
+    # Every W2S loss: each acts on the two answers' scores as the two logits of a binary classifier
+    # (softmax over them is σ(margin)). logconf hardens the student's predictions by their rank in
+    # the batch, so the threshold calibrated after training does not enter the loss.
+    losses = LOSSES
     top_layers = True  # lora_layers: top-K reads the frozen layers' cached output (top_layers.py)
 
     def __init__(self, location: str, train: TrainConfig, seed: int = 0, *, question: str = "",
