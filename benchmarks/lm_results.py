@@ -2,7 +2,11 @@
 gap (docs/llm-results.md).
 
     python benchmarks/lm_results.py --rows toxicity:sft:lm-small --seeds 0,1,2
-    python benchmarks/lm_results.py --rows toxicity:sft:lm-small,utility:reward:lm-large --seeds 0,1,2 --publish
+    python benchmarks/lm_results.py --rows toxicity:sft:lm-small utility:reward:lm-large \
+        toxicity:classify:lm-small:weak_train.finetune=probe,strong_train.finetune=probe --seeds 0,1,2 --publish
+
+A row is ``task:paradigm:gap``, optionally followed by ``:`` and config overrides of that row alone
+(comma-separated ``key=value``, as ``--set``), which the table shows beside the gap.
 
 Each row is a sweep of ordinary runs (`w2s-eval run --task T --paradigm P --gap G --seed S`, the
 packaged per-task and per-paradigm defaults), cached and resumable under ``--out``: a second call
@@ -37,7 +41,7 @@ def value_with_interval(row: pd.Series | None, signed: bool = False) -> str:
         return "n/a" if row is None or not row.get("note") else f"n/a ({row['note']})"
     fmt = "{:+.3f}".format if signed else "{:.3f}".format
     interval = interval_text(row["ci_low"], row["ci_high"], fmt)
-    return f"{fmt(row['mean'])} [{interval}]" if interval else f"{fmt(row['mean'])} ({row['note'] or 'no interval'})"
+    return f"{fmt(row['mean'])} {interval}" if interval else f"{fmt(row['mean'])} ({row['note'] or 'no interval'})"
 
 
 def run_seconds(run_dir: Path) -> float | None:
@@ -51,7 +55,8 @@ def run_seconds(run_dir: Path) -> float | None:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", default="toxicity:sft:lm-small", help="task:paradigm:gap, comma-separated")
+    parser.add_argument("--rows", nargs="+", default=["toxicity:sft:lm-small"],
+                        help="task:paradigm:gap[:key=value,...] per row")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--set", action="append", default=[], help="a config override for every run")
     parser.add_argument("--out", default="runs/lm_results")
@@ -63,12 +68,14 @@ def main():
     lines = ["| task | paradigm | gap (weak → strong) | seeds | n test | weak | zero-shot | student | ceiling | "
              "gap [95% CI] | PGR [95% CI] | s/run |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     print("\n".join(lines), flush=True)
-    for spec in args.rows.split(","):
-        task, paradigm, gap = spec.split(":")
-        folder = Path(args.out) / f"{task}-{paradigm}-{gap}"
+    for spec in args.rows:
+        task, paradigm, gap, *overrides = spec.split(":", 3)
+        row_sets = overrides[0].split(",") if overrides else []
+        folder = Path(args.out) / "-".join([task, paradigm, gap, *(s.replace("=", "_") for s in row_sets)])
 
         def base_config(task_name: str, paradigm_name: str):
-            return load_config(None, args.set, {"task": task_name, "paradigm": paradigm_name, "profile": "cpu"})
+            return load_config(None, args.set + row_sets, {"task": task_name, "paradigm": paradigm_name,
+                                                          "profile": "cpu"})
 
         run_sweep(SweepGrid(tasks=[task], paradigms=[paradigm], gaps=[gap], seeds=seeds), folder, base_config,
                   quiet=True, runs_dir=Path(args.out) / "runs")
@@ -80,7 +87,8 @@ def main():
         seconds = [s for s in (run_seconds(folder / d) for d in done["run_dir"]) if s is not None]
         wall = f"{sum(seconds) / len(seconds):.0f}" if seconds else "—"
         lines.append(
-            f"| {task} | {paradigm} | {gap} ({metrics['models']['weak']} → {metrics['models']['strong']}) | "
+            f"| {task} | {paradigm} | {gap} ({metrics['models']['weak']} → {metrics['models']['strong']}"
+            f"{'; ' + ', '.join(row_sets) if row_sets else ''}) | "
             f"{len(done)} | {metrics['n_test']} | {value_with_interval(stat.get('weak_acc'))} | "
             f"{value_with_interval(stat.get('zero_shot_acc'))} | {value_with_interval(stat.get('student_acc'))} | "
             f"{value_with_interval(stat.get('ceiling_acc'))} | {value_with_interval(stat.get('acc_gap'), True)} | "
