@@ -4,6 +4,7 @@ tiny real sweep (TF-IDF → MiniLM-L6 fine-tuned, two epochs so that there is an
 
 import importlib.util
 import json
+import sys
 from argparse import Namespace
 from pathlib import Path
 
@@ -15,6 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 def findings_module():
     spec = importlib.util.spec_from_file_location("findings", REPO / "benchmarks" / "findings.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules["findings"] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -25,7 +27,7 @@ def test_finding_2_is_reported_with_and_without_the_weak_val_epoch_selection(tmp
     sets = ["splits.max_per_split={A: 48, B: 48, val: 16, test: 48}", "strong_model=minilm-l6",
             "strong_train.epochs=2", "strong_train.max_length=48", "strong_train.batch_size=16",
             "loss.warmup_frac=0.5"]
-    args = Namespace(set=sets, n_boot=100, out=str(tmp_path), threads=1, quiet=True)
+    args = Namespace(set=sets, n_boot=100, out=str(tmp_path), threads=1, quiet=True, ladder="encoder")
     both = {selection: findings.loss_finding([0], args, selection) for selection in ("on", "off")}
     assert "epoch chosen on the weak labels of val" in both["on"]["finding"]
     assert "no epoch selection" in both["off"]["finding"]
