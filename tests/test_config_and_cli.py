@@ -39,7 +39,7 @@ def test_missing_config_file():
 
 @pytest.mark.parametrize("argv, expected", [
     (["run", "--task", "sarcasm"], "valid choices: legal, reward, safety, toxicity"),
-    (["run", "--gap", "huge"], "valid choices: bootstrap, large, medium, small"),
+    (["run", "--gap", "huge"], "valid choices: bootstrap, large, lm-bootstrap, lm-large, lm-small, medium, small"),
     (["run", "--profile", "tpu"], "valid choices: auto, cpu, gpu"),
     (["run", "--loss", "magic"], "valid choices: logconf, product, xent"),
     (["run", "--paradigm", "rlhf"], "valid choices: classify"),
