@@ -17,7 +17,7 @@ from w2s_eval.methods import make_method
 from w2s_eval.methods.co_supervise import (
     CoSuperviseConfig, assign_teachers, assigned_labels, cluster_parts, co_supervise_round, inconsistent,
     merge_small_parts, pack_domains, teacher_parts)
-from w2s_eval.protocol import prepare, run_experiment
+from w2s_eval.protocol import prepare, resolve_run, run_experiment
 
 from test_leaks import HELD_OUT, assert_supervisor_side_identical, flipped_task_run
 from test_protocol import cached_steps
@@ -87,7 +87,7 @@ def test_small_or_one_class_parts_join_the_smallest_other_part():
 
 
 def test_toxigen_teachers_each_take_whole_target_groups_of_both_classes():
-    p = prepare(load_config(None, ["threads=1"], {"task": "toxicity"}))
+    p = prepare(resolve_run(load_config(None, ["threads=1"], {"task": "toxicity"})))
     A = p.split("A")
     # What teacher_parts reads of the context: A's training part, the task and the seed.
     ctx = SimpleNamespace(A_fit=A, task=p.task, seed=0)

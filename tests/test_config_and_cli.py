@@ -40,12 +40,12 @@ def test_missing_config_file():
 @pytest.mark.parametrize("argv, expected", [
     (["run", "--task", "sarcasm"], "valid choices: legal, reward, safety, toxicity"),
     (["run", "--gap", "huge"], "valid choices: bootstrap, large, lm-bootstrap, lm-large, lm-small, medium, small"),
-    (["run", "--profile", "tpu"], "valid choices: auto, cpu, gpu"),
+    (["run", "--profile", "tpu"], "profile: expected one of auto, cpu, gpu, got 'tpu'"),
     (["run", "--loss", "magic"], "valid choices: logconf, product, xent"),
     (["run", "--paradigm", "rlhf"], "valid choices: classify"),
     (["run", "--weak", "gpt-17"], "unknown model 'gpt-17'"),
     (["run", "--set", "nope=1"], "unknown key 'nope'"),
-    (["run", "--set", "strong_train.finetune=half"], "strong_train.finetune: unknown mode 'half'"),
+    (["run", "--set", "strong_train.finetune=half"], "strong_train.finetune: expected one of full, lora, head, probe, got 'half'"),
     (["run", "--set", "student.epochs=0"], "student.epochs: expected a positive number or null"),
     (["models", "path", "bert-huge"], "valid choices: embeddinggemma-300m, gemma3-270m, minilm-l6, mpnet-base, qwen2.5-0.5b, qwen2.5-1.5b, smollm2-135m"),
 ])

@@ -133,17 +133,17 @@ def test_bootstrapped_run_stores_the_chain_and_the_direct_student(tmp_path):
 
 
 def test_a_bootstrap_ladder_in_gaps_yaml_fills_via():
-    from w2s_eval.protocol import resolve_config
+    from w2s_eval.protocol import resolve_run
 
-    cfg, _ = resolve_config(load_config(None, [], {"task": "toxicity", "gap": "bootstrap", "profile": "cpu"}))
+    cfg = resolve_run(load_config(None, [], {"task": "toxicity", "gap": "bootstrap", "profile": "cpu"})).cfg
     assert (cfg.weak_model, cfg.via, cfg.strong_model) == ("tfidf", ["minilm-l6"], "mpnet-base")
     assert "-via-minilm-l6-" in run_id_of(cfg)
-    lm, _ = resolve_config(load_config(None, [], {"task": "reward", "paradigm": "reward", "gap": "bootstrap",
-                                                  "profile": "gpu"}))
+    lm = resolve_run(load_config(None, [], {"task": "reward", "paradigm": "reward", "gap": "bootstrap",
+                                                  "profile": "gpu"})).cfg
     assert lm.via == ["Qwen/Qwen2.5-1.5B", "Qwen/Qwen2.5-7B"]
-    mine, _ = resolve_config(load_config(None, [], {"gap": "bootstrap", "profile": "cpu", "via": "mpnet-base"}))
+    mine = resolve_run(load_config(None, [], {"gap": "bootstrap", "profile": "cpu", "via": "mpnet-base"})).cfg
     assert mine.via == ["mpnet-base"]  # --via wins over the ladder
-    plain, _ = resolve_config(load_config(None, [], {"gap": "large", "profile": "cpu"}))
+    plain = resolve_run(load_config(None, [], {"gap": "large", "profile": "cpu"})).cfg
     assert plain.via == []
 
 

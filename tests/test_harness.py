@@ -186,7 +186,9 @@ def test_an_encoder_student_is_a_user_error(tmp_path):
     base, folder = tmp_path / "encoder", tmp_path / "model"
     BertConfig(architectures=["BertModel"]).save_pretrained(base)
     folder.mkdir()
-    (folder / "w2s_model.json").write_text(json.dumps({"base": str(base), "finetune": "lora", "quant": "none"}))
+    (folder / "w2s_model.json").write_text(json.dumps({
+        "model_class": "w2s_eval.trainers.classify:TransformerClassifier", "base": str(base), "finetune": "lora",
+        "quant": "none"}))
     with pytest.raises(UserError, match="not a causal language model"):
         harness.load_causal_lm(folder)
 
@@ -205,7 +207,8 @@ def test_a_causal_lm_adapter_is_loaded_and_merged(tmp_path):
     policy.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     (folder / "w2s_model.json").write_text(json.dumps(
-        {"base": str(smollm2()), "finetune": "lora", "quant": "none", "task_type": "CAUSAL_LM"}))
+        {"model_class": "w2s_eval.trainers.sft:SFTModel", "base": str(smollm2()), "finetune": "lora", "quant": "none",
+         "task_type": "CAUSAL_LM"}))
     lm, _ = harness.load_causal_lm(folder, device="cpu")
     batch = tokenizer(["Human: hello\n\nAssistant: hi"], return_tensors="pt")
     with torch.no_grad():

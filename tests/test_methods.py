@@ -15,7 +15,7 @@ from w2s_eval.methods import METHODS, make_method
 from w2s_eval.methods.committee import resample_groups
 from w2s_eval.methods.confident import most_confident
 from w2s_eval.methods.reliability import answer_entropy, answer_scores, reweighted, vote_counts
-from w2s_eval.protocol import resolve_config, run_experiment, run_id_of
+from w2s_eval.protocol import resolve_run, run_experiment, run_id_of
 from w2s_eval.sweeps import SweepGrid, aggregate, read_sweep, run_sweep
 
 from test_leaks import (HELD_OUT, assert_supervisor_side_identical, custom_file, custom_run, flip, flipped_task_run,
@@ -39,7 +39,7 @@ def test_unknown_method_and_option_errors_list_the_valid_ones():
     with pytest.raises(UserError, match="method 'naive' takes no options"):
         make_method("naive", {"k": 3})
     with pytest.raises(UserError, match="unknown method"):  # before any training, from the config
-        resolve_config(load_config(None, ["method=nope"], {"profile": "cpu"}))
+        resolve_run(load_config(None, ["method=nope"], {"profile": "cpu"}))
 
 
 def test_method_specs_name_a_method_and_its_options():
@@ -61,19 +61,19 @@ def test_method_options_from_several_flags_merge_and_a_sweep_refuses_options_of_
 
 
 def test_method_resolution_and_run_ids():
-    naive, _ = resolve_config(load_config(None, [], {"profile": "cpu"}))
+    naive = resolve_run(load_config(None, [], {"profile": "cpu"})).cfg
     assert naive.method == "naive" and "-naive" not in run_id_of(naive)
     confident = load_config(None, ["method_options={share: 0.3}"], {"profile": "cpu", "method": "confident"})
     assert "-confident-" in run_id_of(confident) and run_id_of(confident) != run_id_of(
         load_config(None, [], {"profile": "cpu", "method": "confident"}))
-    chain, _ = resolve_config(load_config(None, [], {"profile": "cpu", "gap": "bootstrap"}))
+    chain = resolve_run(load_config(None, [], {"profile": "cpu", "gap": "bootstrap"})).cfg
     assert chain.method == "bootstrap"  # a gap with via rungs is the bootstrap method
     with pytest.raises(UserError, match="method bootstrap needs intermediate models"):
-        resolve_config(load_config(None, [], {"profile": "cpu", "method": "bootstrap"}))
+        resolve_run(load_config(None, [], {"profile": "cpu", "method": "bootstrap"}))
     with pytest.raises(UserError, match="cannot be combined with method 'confident'"):
-        resolve_config(load_config(None, [], {"profile": "cpu", "method": "confident", "via": "minilm-l6"}))
+        resolve_run(load_config(None, [], {"profile": "cpu", "method": "confident", "via": "minilm-l6"}))
     with pytest.raises(UserError, match="paradigm 'reward'.s trainer takes no per-example weights"):
-        resolve_config(load_config(None, ["method_options={variant: reweight}"],
+        resolve_run(load_config(None, ["method_options={variant: reweight}"],
                                    {"profile": "cpu", "task": "reward", "paradigm": "reward", "method": "reliability"}))
 
 

@@ -46,7 +46,7 @@ def test_pairs_are_shown_in_random_order_and_the_label_says_which_is_preferred(d
     (["run", "--task", "safety", "--paradigm", "reward"], "tasks with pairs: reward"),
     (["run", "--task", "reward", "--paradigm", "reward", "--loss", "logconf"], "cannot train RewardModel as the student"),
     (["run", "--paradigm", "ppo"], "valid choices: classify, dpo, reward, sft"),
-    (["run", "--set", "strong_train.quant=3bit"], "strong_train.quant: unknown mode '3bit'"),
+    (["run", "--set", "strong_train.quant=3bit"], "strong_train.quant: expected one of auto, none, 8bit, 4bit, got '3bit'"),
     (["run", "--set", "strong_train.quant=4bit", "--set", "strong_train.finetune=full"], "only finetune: lora"),
 ])
 def test_paradigm_bad_input(capsys, tmp_path, argv, expected):

@@ -34,9 +34,9 @@ def test_native_bf16_can_be_forced_so_one_machine_runs_as_the_other_kind(monkeyp
         precision.resolve("auto")
 
 
-def test_cache_keys_hold_the_resolved_precision_and_fp32_keeps_the_old_keys():
+def test_cache_keys_hold_the_resolved_precision():
     fp32, bf16 = TrainConfig(precision="fp32").cache_identity(), TrainConfig(precision="bf16").cache_identity()
-    assert "precision" not in fp32 and bf16["precision"] == "bf16"
+    assert fp32["precision"] == "fp32" and bf16["precision"] == "bf16"
     assert TrainConfig(precision="auto").cache_identity() == TrainConfig(precision=precision.resolve("auto")).cache_identity()
     assert training_kwargs(TrainConfig(precision="bf16"), 0, None)["bf16"] is True
     assert training_kwargs(TrainConfig(precision="fp32"), 0, None)["bf16"] is False

@@ -13,7 +13,7 @@ import pytest
 
 from w2s_eval.cli import main
 from w2s_eval.config import load_config
-from w2s_eval.protocol import resolve_config, run_experiment
+from w2s_eval.protocol import resolve_run, run_experiment
 from w2s_eval.splits import assign_splits
 from w2s_eval.tasks.base import text_key
 from w2s_eval.tasks.custom import custom_task
@@ -114,9 +114,9 @@ def test_pair_data_goes_to_the_pair_paradigms_and_conflicts(pairs_file):
     flags = {"data.file": str(pairs_file), "data.prompt_field": "question", "data.chosen_field": "better",
              "data.rejected_field": "worse", "profile": "cpu"}
     for paradigm in ("reward", "dpo"):
-        _, task = resolve_config(load_config(None, [], flags | {"paradigm": paradigm}))
+        task = resolve_run(load_config(None, [], flags | {"paradigm": paradigm})).task
         assert task.pairwise
-    resolve_config(load_config(None, [], flags | {"conflict": "implicit"}))  # classify judges pairs too
+    resolve_run(load_config(None, [], flags | {"conflict": "implicit"}))  # classify judges pairs too
 
 
 @pytest.mark.slow

@@ -158,3 +158,128 @@ def test_every_argument_of_every_command_has_help():
     missing = [f"{name} {action.option_strings or action.dest}" for name, parser in commands.items()
                for action in parser._actions if not action.help]
     assert missing == []
+
+
+# -- plug-ins own their knowledge: checked when registered, found through entry points ------------
+
+def test_every_paradigm_model_declares_the_trainable_model_interface():
+    from w2s_eval.trainers.bow import BowClassifier, ProbeClassifier
+    from w2s_eval.trainers.interface import check_model_class
+
+    for cls in [p.model_class for p in PARADIGMS.values()] + [BowClassifier, ProbeClassifier]:
+        assert check_model_class(cls, "test") is cls
+        assert isinstance(cls.generates, bool) and set(cls.losses) <= set(LOSSES)
+    assert PARADIGMS["sft"].model_class.generates and not PARADIGMS["classify"].model_class.generates
+
+
+def test_registries_refuse_what_is_not_a_plug_in_of_their_kind():
+    from w2s_eval.paradigms import Paradigm
+
+    class NoPredictions:  # fit / save / load, but no predict_proba
+        losses, generates, pretrained_folder, description = ("xent",), False, False, "a model that cannot predict"
+
+        def configure(self, task):
+            return self
+
+        def fit(self, frame, soft_labels, val_frame=None, val_labels=None, loss=None, work_dir=None):
+            return self
+
+        def save(self, folder):
+            pass
+
+        @classmethod
+        def load(cls, folder):
+            return cls()
+
+    with pytest.raises(TypeError, match="paradigm 'blind': model class NoPredictions lacks 'predict_proba'"):
+        PARADIGMS.register("blind")(Paradigm("blind", NoPredictions, "no predictions"))
+    with pytest.raises(TypeError, match="subclass of w2s_eval.methods.base.Method"):
+        METHODS.register("not-a-method")(object)
+    with pytest.raises(TypeError, match="loss 'plain-function'"):
+        LOSSES.register("plain-function")(lambda logits, soft, progress, weights=None: logits.mean())
+    with pytest.raises(TypeError, match="expected a w2s_eval.tasks.base.Task"):
+        TASKS.register("a-string")("toxicity")
+    assert "blind" not in PARADIGMS and "not-a-method" not in METHODS and "plain-function" not in LOSSES
+
+
+def test_the_method_shapes_the_run_plan_not_the_protocol():
+    assert METHODS["naive"].plan([], ["m1"], "bootstrap") == ("bootstrap", ["m1"])  # the default bootstraps
+    assert METHODS["naive"].plan([], [], "large") == ("naive", [])
+    assert METHODS["bootstrap"].plan(["a", "b"], ["m1"], "bootstrap") == ("bootstrap", ["a", "b"])
+    with pytest.raises(UserError, match="method bootstrap needs intermediate models.*gap 'large' has none"):
+        METHODS["bootstrap"].plan([], [], "large")
+    with pytest.raises(UserError, match="cannot be combined with method 'confident'"):
+        METHODS["confident"].plan(["m1"], [], "large")
+    assert METHODS["confident"].plan([], ["m1"], "bootstrap") == ("confident", [])  # rungs left unused
+
+
+def _install_plugin(tmp_path, module_source: str, entry_points: str):
+    """A real installed distribution (a module plus its .dist-info with entry_points.txt) on a path
+    that the subprocess puts on sys.path: what `pip install` of another package leaves."""
+    (tmp_path / "w2s_plugin_example.py").write_text(module_source)
+    info = tmp_path / "w2s_plugin_example-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: w2s-plugin-example\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(entry_points)
+
+
+def _cli(tmp_path, *argv):
+    import os
+
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    return subprocess.run([sys.executable, "-m", "w2s_eval.cli", *argv], capture_output=True, text=True, env=env,
+                          timeout=300)
+
+
+def test_another_package_adds_a_method_through_an_entry_point(tmp_path):
+    _install_plugin(tmp_path, '''
+from w2s_eval.methods import Method
+
+
+class Echo(Method):
+    """The weak labels as they are, from another package."""
+    summary = "an example plug-in method from another package"
+    paradigms = ("classify",)
+
+    def training_set(self, ctx):
+        return self.naive_set(ctx)
+''', "[w2s_eval.methods]\necho = w2s_plugin_example:Echo\n")
+    out = _cli(tmp_path, "methods")
+    assert out.returncode == 0, out.stderr
+    assert "echo          an example plug-in method from another package" in out.stdout
+    assert "paradigms: classify" in out.stdout
+
+
+def test_a_plug_in_that_fails_to_import_is_one_line_naming_its_entry_point(tmp_path):
+    _install_plugin(tmp_path, "raise ImportError('needs a package that is not installed')\n",
+                    "[w2s_eval.methods]\nbroken = w2s_plugin_example:Broken\n")
+    out = _cli(tmp_path, "methods")
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert out.returncode == 2 and lines[-1].startswith("w2s-eval: error: method plug-in 'broken'")
+    assert "w2s_plugin_example:Broken" in lines[-1] and "needs a package that is not installed" in lines[-1]
+    assert "Traceback" not in out.stderr
+
+
+# -- one versioned key schema ----------------------------------------------------------------------
+
+def test_key_builders_keep_no_branch_for_older_keys():
+    """Every step key goes through store.step_key (the schema version in it) and holds its settings
+    whatever their value: no key builder leaves a default out to keep an older key alive."""
+    import re
+    from pathlib import Path
+
+    import w2s_eval
+    from w2s_eval.config import TrainConfig
+    from w2s_eval.store import KEY_SCHEMA, step_key
+
+    root = Path(w2s_eval.__file__).parent
+    sources = {p: p.read_text() for p in root.rglob("*.py")}
+    old_key_branches = re.compile(r"keys? (made )?before|old key|earlier (run )?ids|stays? what it always was|"
+                                  r"keeps? (its|the) (old )?(keys?|id)")
+    assert not [f"{p.relative_to(root)}" for p, text in sources.items() if old_key_branches.search(text)]
+    step_keys = re.compile(r'content_hash\(\[\s*f?"(weak|label|student|ceiling|zero_shot|via|committee|'
+                           r'co-supervise|selective|\{method\})')
+    assert not [f"{p.relative_to(root)}" for p, text in sources.items() if step_keys.search(text)]
+    identity = TrainConfig().cache_identity()
+    assert {"precision", "lora_layers", "pooling", "train_args"} <= set(identity)
+    assert step_key("weak", 1) != step_key("label", 1) and KEY_SCHEMA >= 3

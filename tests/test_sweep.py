@@ -27,11 +27,11 @@ class Counting:
     def __init__(self, fail_on: int | None = None, error: type[BaseException] = KeyboardInterrupt):
         self.real, self.seeds, self.fail_on, self.error = protocol.run_experiment, [], fail_on, error
 
-    def __call__(self, cfg, out_dir, quiet=False):
-        self.seeds.append(cfg.seed)
+    def __call__(self, run, out_dir, quiet=False):
+        self.seeds.append(run.cfg.seed)  # a sweep hands each cell's resolved run over
         if len(self.seeds) == self.fail_on:
             raise self.error("simulated")
-        return self.real(cfg, out_dir, quiet)
+        return self.real(run, out_dir, quiet)
 
 
 @pytest.mark.slow

@@ -111,8 +111,8 @@ def test_sft_top_2_trains_only_the_top_adapters(own_cache, statements):
     assert model.lower_part.sequences_computed > 0
 
 
-def test_all_keeps_the_step_keys_and_top_k_changes_them():
-    assert "lora_layers" not in TrainConfig().cache_identity()
+def test_the_step_keys_hold_which_layers_train():
+    assert TrainConfig().cache_identity()["lora_layers"] == "all"
     assert TrainConfig(finetune="lora", lora_layers="top-2").cache_identity()["lora_layers"] == "top-2"
     assert top_layer_count("all") is None and top_layer_count("top-12") == 12
 

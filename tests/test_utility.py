@@ -9,7 +9,7 @@ import pytest
 from w2s_eval.config import load_config
 from w2s_eval.conflict import conflicting_preference
 from w2s_eval.errors import UserError
-from w2s_eval.protocol import BASELINE, resolve_config, run_experiment, run_id_of
+from w2s_eval.protocol import BASELINE, resolve_run, run_experiment, run_id_of
 from w2s_eval.splits import assign_splits
 from w2s_eval.tasks import get_task
 from w2s_eval.tasks.utility import FILES, first_sentence, same_story, utility_frame
@@ -72,12 +72,12 @@ def test_a_story_never_crosses_splits(frame):
 
 def test_every_pair_paradigm_accepts_utility_and_conflicts_need_pairs():
     for paradigm in ("classify", "reward", "dpo", "sft"):
-        cfg, task = resolve_config(load_config(None, [], {"task": "utility", "paradigm": paradigm, "profile": "cpu"}))
-        assert task.pairwise and cfg.task == "utility"
-    cfg, _ = resolve_config(load_config(None, [], {"task": "utility", "conflict": "implicit", "profile": "cpu"}))
+        run = resolve_run(load_config(None, [], {"task": "utility", "paradigm": paradigm, "profile": "cpu"}))
+        assert run.task.pairwise and run.cfg.task == "utility"
+    cfg = resolve_run(load_config(None, [], {"task": "utility", "conflict": "implicit", "profile": "cpu"})).cfg
     assert cfg.strong_train.finetune == "probe" and cfg.splits.max_per_split["test"] == 800
     with pytest.raises(UserError, match=r"--conflict implicit: .*task 'toxicity'.*reward, utility"):
-        resolve_config(load_config(None, [], {"task": "toxicity", "conflict": "implicit", "profile": "cpu"}))
+        resolve_run(load_config(None, [], {"task": "toxicity", "conflict": "implicit", "profile": "cpu"}))
 
 
 def test_verbosity_is_roughly_orthogonal_to_utility(frame):

@@ -12,7 +12,7 @@ from w2s_eval.cli import main
 from w2s_eval.config import TrainConfig, load_config
 from w2s_eval.eval.metrics import accuracy
 from w2s_eval.models.resolve import is_causal_lm, resolve_model
-from w2s_eval.protocol import prepare, run_experiment, summary_table
+from w2s_eval.protocol import prepare, resolve_run, run_experiment, summary_table
 from w2s_eval.reports import build_report
 from w2s_eval.run_folder import read_run
 from w2s_eval.sweeps import aggregate, run_summary
@@ -69,7 +69,7 @@ def test_the_zero_shot_column_is_the_sft_scorer_of_the_untrained_model(sft_run):
     predictions = pd.read_parquet(run_dir / "predictions.parquet")
     assert list(predictions.columns) == ["id", "label", "weak", "student", "ceiling", "zero_shot"]
     cfg = sft_config()
-    prepared = prepare(cfg)
+    prepared = prepare(resolve_run(cfg))
     test = prepared.split("test")
     # The student's own model before its first step: smollm2 with a fresh LoRA adapter, scored by sft.
     untrained = SFTModel(prepared.strong.location, TrainConfig(finetune="lora", lora_r=4, max_length=96,

@@ -54,7 +54,7 @@ def _methods(args) -> int:
     for name, cls in METHODS.items():
         print(f"{name:<13} {cls.summary}")
         options = [f"{f.name}={f.default!r}" for f in dataclasses.fields(cls.Config)] if cls.Config else []
-        print(f"{'':<13} paradigms: {', '.join(cls.paradigms)}" + (f"; options: {', '.join(options)}" if options else ""))
+        print(f"{'':<13} paradigms: {', '.join(cls.paradigm_names())}" + (f"; options: {', '.join(options)}" if options else ""))
     return 0
 
 
@@ -146,7 +146,7 @@ def _sweep(args) -> int:
                      losses=_names(args.losses, "xent", "--losses"), seeds=seeds,
                      conflicts=_names(args.conflicts, "none", "--conflicts"),
                      methods=[m for spec in _names(args.methods, "naive", "--methods")
-                              for m in ([m for m in METHODS if m != "bootstrap"] if spec == "all" else [spec])])
+                              for m in ([m for m, cls in METHODS.items() if cls.in_all_methods] if spec == "all" else [spec])])
 
     def base_config(task: str, paradigm: str):
         # Built per cell so that each gets its own per-task and per-paradigm defaults.
@@ -222,6 +222,15 @@ def _cache(args) -> int:
     return 1 if damaged and not args.fix else 0
 
 
+def _config_schema(args) -> int:
+    import json
+
+    from .config import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
 def _lm_eval_tasks_path(args) -> int:
     from .harness import tasks_path
 
@@ -241,13 +250,13 @@ def _export(args) -> int:
 def registry_names() -> dict[str, str]:
     """The registered names, as help texts list them (``{tasks}`` -> ``safety | toxicity | ...``)."""
     from .conflict import CONFLICTS
-    from .config import packaged_yaml
+    from .config import gap_ladders
     from .methods import METHODS
     from .paradigms import PARADIGMS
     from .tasks import TASKS
     from .trainers.losses import LOSSES
 
-    ladders = packaged_yaml("gaps.yaml")
+    ladders = gap_ladders()
     gaps = list(dict.fromkeys(gap for profile in ladders.values() for gap in profile))
     return {"{tasks}": TASKS.choices(), "{paradigms}": PARADIGMS.choices(), "{losses}": LOSSES.choices(),
             "{methods}": METHODS.choices(), "{conflicts}": CONFLICTS.choices(), "{gaps}": " | ".join(gaps),
@@ -418,6 +427,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     tasks_path = add_parser("lm-eval-tasks-path", help="print the folder of the W2S lm-eval tasks (--include_path)")
     tasks_path.set_defaults(func=_lm_eval_tasks_path)
+
+    schema = add_parser("config-schema", help="print the JSON Schema of a run config (--config files; "
+                                              "docs/config.schema.json)")
+    schema.set_defaults(func=_config_schema)
 
     export = add_parser("export", help="export a run's or a sweep's results as lm-eval results JSON")
     export.add_argument("path", help="a run folder, or a sweep folder of run folders")

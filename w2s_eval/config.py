@@ -8,6 +8,7 @@ the wrong type is an error that names the file (or flag) and the key.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,6 +20,85 @@ import yaml
 from .errors import UserError
 from .precision import PRECISIONS
 
+# -- one schema ----------------------------------------------------------------------------------
+# Every setting's bounds are declared once, on its field (``setting``): ``check_values`` checks a
+# config against them before any work starts, and ``json_schema`` publishes them for editors
+# (docs/config.schema.json). Types are the dataclasses' own annotations, checked when a layer is
+# merged (``merge_into``). The bounds are what the code and its libraries accept, so a value that
+# passes them runs.
+
+# Seeds reach numpy's and scikit-learn's random states, which take 32-bit unsigned integers.
+MAX_SEED = 2**32 - 1
+# More epochs than this is a typo (1e9), not an experiment: the run would never end.
+MAX_EPOCHS = 1000
+# The bootstrap holds n_bootstrap resampled cell tables at once (eval/metrics.py resample_tables:
+# up to 16 int64 counts each, ~130 MB at a million) and a statistic per resample.
+MAX_BOOTSTRAP = 1_000_000
+ZERO_SHOT_MODES = ("auto", "none")
+LORA_LAYERS_EXPECTED = "all or top-K, K a positive number of layers (e.g. top-2)"
+LORA_LAYERS_PATTERN = r"^(all|top-[1-9][0-9]*)$"
+
+
+# Names that live in modules importing this one: read when a config is checked.
+def _finetune_modes():
+    from .trainers.common import FINETUNE_MODES
+
+    return FINETUNE_MODES
+
+
+def _quant_modes():
+    from .trainers.common import QUANT_MODES
+
+    return QUANT_MODES
+
+
+def _pair_contexts():
+    from .trainers.bow import PAIR_CONTEXTS
+
+    return PAIR_CONTEXTS
+
+
+def _poolings():
+    from .trainers.bow import POOLINGS
+
+    return POOLINGS
+
+
+def _splits():
+    from .splits import SPLITS
+
+    return SPLITS
+
+
+def setting(default=dataclasses.MISSING, *, default_factory=dataclasses.MISSING, expected: str = "",
+            ge=None, gt=None, le=None, lt=None, choices=None, keys=None):
+    """A config field with its bounds declared once. ``expected``: a valid value in words, for the
+    error; ``ge`` / ``gt`` / ``le`` / ``lt``: numeric bounds; ``choices``: the valid values (a tuple, or
+    a function returning one); for a mapping, the bounds hold for each of its values and ``keys`` (a
+    function) gives its valid keys. None is valid wherever the field's type allows it."""
+    meta = {"expected": expected, "ge": ge, "gt": gt, "le": le, "lt": lt, "choices": choices, "keys": keys}
+    return field(default=default, default_factory=default_factory,
+                 metadata={k: v for k, v in meta.items() if v is not None and v != ""})
+
+
+def _choices(meta: dict) -> tuple | None:
+    choices = meta.get("choices")
+    return tuple(choices()) if callable(choices) else choices
+
+
+def _within(value, meta: dict) -> bool:
+    if value is None:
+        return True
+    choices = _choices(meta)
+    if choices is not None and value not in choices:
+        return False
+    return not (("ge" in meta and value < meta["ge"]) or ("gt" in meta and value <= meta["gt"])
+                or ("le" in meta and value > meta["le"]) or ("lt" in meta and value >= meta["lt"]))
+
+
+def _expected(meta: dict) -> str:
+    return meta.get("expected") or f"one of {', '.join(map(str, _choices(meta)))}"
+
 
 @dataclass
 class TrainConfig:
@@ -26,20 +106,22 @@ class TrainConfig:
 
     # full | lora | head (frozen body, trained head) | probe (frozen body, logistic regression on
     # mean-pooled hidden states; classify only)
-    finetune: str = "full"
-    quant: str = "auto"  # auto | none | 8bit | 4bit (auto: 4-bit QLoRA for LoRA on CUDA, else none)
+    finetune: str = setting("full", choices=_finetune_modes)
+    # auto | none | 8bit | 4bit (auto: 4-bit QLoRA for LoRA on CUDA, else none)
+    quant: str = setting("auto", choices=_quant_modes)
     # auto | fp32 | bf16 for training and inference (auto: bf16 where the GPU or CPU computes it
     # natively, else fp32; precision.py)
-    precision: str = "auto"
-    epochs: float = 3.0
-    lr: float = 5e-5
-    batch_size: int = 16
-    max_length: int = 128
-    weight_decay: float = 0.01
-    warmup: float = 0.1  # share of steps with a linear learning-rate warm-up
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
+    precision: str = setting("auto", choices=PRECISIONS)
+    epochs: float = setting(3.0, gt=0, le=MAX_EPOCHS, expected=f"a positive number of epochs up to {MAX_EPOCHS}")
+    lr: float = setting(5e-5, gt=0, expected="a positive learning rate")
+    batch_size: int = setting(16, ge=1, expected="a positive batch size")
+    max_length: int = setting(128, ge=8, expected="at least 8 tokens")
+    weight_decay: float = setting(0.01, ge=0, expected="a non-negative weight decay")
+    # share of steps with a linear learning-rate warm-up
+    warmup: float = setting(0.1, ge=0, expected="a non-negative warm-up")
+    lora_r: int = setting(16, ge=1, expected="a positive LoRA rank")
+    lora_alpha: int = setting(32, gt=0, expected="a positive LoRA alpha")
+    lora_dropout: float = setting(0.05, ge=0, lt=1, expected="a dropout in [0, 1)")
     # finetune: lora: all (adapters on every layer) | top-K (adapters on the top K layers only; the
     # frozen layers below are run once per text and their output cached: trainers/top_layers.py)
     lora_layers: str = "all"
@@ -48,10 +130,10 @@ class TrainConfig:
     select_on_val: bool = True
     # finetune: probe on preference pairs: reply (φ(A) − φ(B)) | prompt (each reply embedded after
     # its prompt, φ(P ⊕ A) − φ(P ⊕ B)); see trainers/bow.py ProbeClassifier.
-    pair_context: str = "reply"
+    pair_context: str = setting("reply", choices=_pair_contexts)
     # finetune: probe: how the frozen model's last hidden states are pooled: mean (over the text's
     # tokens) | last (the final token of the task's prompt; for causal LMs, which read left to right).
-    pooling: str = "mean"
+    pooling: str = setting("mean", choices=_poolings)
     # More fields of transformers' TrainingArguments (or of the paradigm's TRL config), passed as they
     # are and applied last: gradient_accumulation_steps, gradient_checkpointing, bf16, fsdp, report_to,
     # ... (e.g. --set strong_train.train_args.gradient_accumulation_steps=4). Fields that cannot change
@@ -61,24 +143,14 @@ class TrainConfig:
 
     def cache_identity(self) -> dict:
         """The settings that can change what is trained, for cache keys: every field, ``precision``
-        as resolved here, ``train_args`` without the fields that cannot change results (and none at
-        all when empty, so keys made before ``train_args`` existed stay the same)."""
+        as resolved here (what it means on this machine), ``train_args`` without the fields that
+        cannot change results."""
         from .precision import resolve
 
         identity = dataclasses.asdict(self)
-        if self.lora_layers == "all":  # the one choice before the setting: its keys stay
-            del identity["lora_layers"]
-        identity["precision"] = resolve(self.precision)  # what it means on this machine
-        if identity["precision"] == "fp32":  # the one precision before the setting: its keys stay
-            del identity["precision"]
-        if identity["pooling"] == "mean":  # the one pooling before the setting: its keys stay
-            del identity["pooling"]
-        kept = {k: v for k, v in self.train_args.items() if k not in TRAINER_ARGS_NOT_IN_KEY
-                and not k.startswith(("logging_", "hub_", "push_to_hub", "save_"))}
-        if kept:
-            identity["train_args"] = kept
-        else:
-            del identity["train_args"]
+        identity["precision"] = resolve(self.precision)
+        identity["train_args"] = {k: v for k, v in self.train_args.items() if k not in TRAINER_ARGS_NOT_IN_KEY
+                                  and not k.startswith(("logging_", "hub_", "push_to_hub", "save_"))}
         return identity
 
 
@@ -95,9 +167,9 @@ class StudentConfig:
     ``strong_train`` (as openai/weak-to-strong's transfer_epochs / transfer_lr). null: the ceiling's
     value. Fewer epochs on weak labels leave the student less time to fit the weak model's errors."""
 
-    epochs: float | None = None
-    lr: float | None = None
-    batch_size: int | None = None
+    epochs: float | None = setting(None, gt=0, le=MAX_EPOCHS, expected="a positive number or null (as the ceiling)")
+    lr: float | None = setting(None, gt=0, expected="a positive number or null (as the ceiling)")
+    batch_size: int | None = setting(None, ge=1, expected="a positive number or null (as the ceiling)")
 
     def apply(self, strong: TrainConfig) -> TrainConfig:
         """The student's TrainConfig: ``strong`` with the fields set here replaced."""
@@ -132,15 +204,20 @@ class DataConfig:
 
 @dataclass
 class SplitConfig:
-    fractions: dict[str, float] = field(default_factory=lambda: {"A": 0.3, "B": 0.3, "val": 0.1, "test": 0.3})
-    max_per_split: dict[str, int] = field(default_factory=lambda: {"A": 800, "B": 800, "val": 200, "test": 800})
+    fractions: dict[str, float] = setting(default_factory=lambda: {"A": 0.3, "B": 0.3, "val": 0.1, "test": 0.3},
+                                          ge=0, le=1, keys=_splits, expected="a share of the examples in [0, 1]")
+    max_per_split: dict[str, int | None] = setting(
+        default_factory=lambda: {"A": 800, "B": 800, "val": 200, "test": 800}, ge=1, keys=_splits,
+        expected="a positive number of examples or null (no cap)")
 
 
 @dataclass
 class EvalConfig:
-    n_bootstrap: int = 1000
-    min_gap: float = 0.05  # PGR is reported as null below this weak–ceiling accuracy gap
-    level: float = 0.95
+    n_bootstrap: int = setting(1000, ge=10, le=MAX_BOOTSTRAP,
+                               expected=f"from 10 to {MAX_BOOTSTRAP:,} bootstrap resamples (1000 for reported intervals)")
+    # PGR is reported as null below this weak–ceiling accuracy gap
+    min_gap: float = setting(0.05, ge=0, lt=1, expected="an accuracy gap in [0, 1)")
+    level: float = setting(0.95, gt=0, lt=1, expected="a confidence level between 0 and 1, e.g. 0.95")
 
 
 @dataclass
@@ -157,19 +234,19 @@ class TrackingConfig:
 class RunConfig:
     task: str = "toxicity"
     gap: str = "large"
-    profile: str = "auto"  # auto | cpu | gpu
+    profile: str = setting("auto", choices=("auto", "cpu", "gpu"))
     paradigm: str = "classify"
     weak_model: str | None = None  # overrides the gap ladder's weak model
     strong_model: str | None = None  # overrides the gap ladder's strong model
-    seed: int = 0
+    seed: int = setting(0, ge=0, le=MAX_SEED, expected=f"a non-negative integer up to {MAX_SEED} (2**32 - 1)")
     # Deception under a conflicting objective (pair tasks): none | implicit | explicit | controlled;
     # see conflict.py. conflict_amount: conflicting pairs per student pair. conflict_disagreement:
     # for controlled (and needed by it), the share of its pairs whose label disagrees with the
     # target, in [0, 1]; the other settings leave it unused (deception.json records every
     # conflict's realised share).
     conflict: str = "none"
-    conflict_amount: float = 1.0
-    conflict_disagreement: float | None = None
+    conflict_amount: float = setting(1.0, gt=0, expected="a positive number of conflicting pairs per student pair")
+    conflict_disagreement: float | None = setting(None, ge=0, le=1, expected="a share of pairs in [0, 1], or null")
     # The W2S method (methods/): how the weak supervision becomes the student's training set, and
     # its options (the fields of that method's config class), e.g. {share: 0.3} for confident.
     method: str = "naive"
@@ -177,10 +254,12 @@ class RunConfig:
     # Bootstrapping (method bootstrap, chosen by setting these): intermediate models between weak
     # and strong, weakest first (W → via… → S).
     via: list[str] = field(default_factory=list)
-    threads: int | None = None  # torch CPU threads; None: all cores
+    # torch CPU threads; None: all cores
+    threads: int | None = setting(None, ge=1, expected="a positive number of threads or null")
     # The zero-shot row (protocol.py): the untrained strong model's own answer to the task's question,
     # beside weak / student / ceiling. auto: when the strong model is a causal LM; none: never.
-    zero_shot: str = "auto"
+    zero_shot: str = setting("auto", choices=ZERO_SHOT_MODES,
+                             expected="auto (a zero-shot row when the strong model is a causal LM) or none")
     data: DataConfig = field(default_factory=DataConfig)
     splits: SplitConfig = field(default_factory=SplitConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -284,6 +363,13 @@ def packaged_yaml(name: str) -> dict:
     return yaml.safe_load(resources.files("w2s_eval.configs").joinpath(name).read_text())
 
 
+@functools.lru_cache(maxsize=1)
+def gap_ladders() -> dict:
+    """``configs/gaps.yaml``, read once: profile -> gap -> its weak, strong and via rungs (and ``lm``:
+    the causal-LM ladder). Shared: callers copy before changing anything."""
+    return packaged_yaml("gaps.yaml")
+
+
 def parse_assignment(text: str) -> dict:
     """'strong_train.epochs=2' -> {'strong_train': {'epochs': 2}} (the value parsed as YAML)."""
     key, sep, raw = text.partition("=")
@@ -323,12 +409,6 @@ def load_config(config_file: str | None = None, assignments: list[str] = (), fla
     return config
 
 
-ZERO_SHOT_MODES = ("auto", "none")
-# Seeds reach numpy's and scikit-learn's random states, which take 32-bit unsigned integers.
-MAX_SEED = 2**32 - 1
-LORA_LAYERS_EXPECTED = "all or top-K, K a positive number of layers (e.g. top-2)"
-
-
 def top_layer_count(lora_layers: str) -> int | None:
     """K of ``lora_layers: top-K``; None for ``all``. Anything else is an error naming what is
     expected (the caller prefixes the field)."""
@@ -340,52 +420,33 @@ def top_layer_count(lora_layers: str) -> int | None:
     return int(count)
 
 
-# More epochs than this is a typo (1e9), not an experiment: the run would never end.
-MAX_EPOCHS = 1000
-# The bootstrap holds n_bootstrap resampled cell tables at once (eval/metrics.py resample_tables:
-# up to 16 int64 counts each, ~130 MB at a million) and a statistic per resample.
-MAX_BOOTSTRAP = 1_000_000
-
-
-# (where, test, what is expected) for every numeric setting: checked before any work starts.
-def _ranges(cfg: RunConfig) -> list[tuple[str, object, bool, str]]:
-    checks = [("threads", cfg.threads, cfg.threads is None or cfg.threads >= 1, "a positive number of threads or null"),
-              ("seed", cfg.seed, 0 <= cfg.seed <= MAX_SEED, f"a non-negative integer up to {MAX_SEED} (2**32 - 1)"),
-              ("eval.n_bootstrap", cfg.eval.n_bootstrap, 10 <= cfg.eval.n_bootstrap <= MAX_BOOTSTRAP,
-               f"from 10 to {MAX_BOOTSTRAP:,} bootstrap resamples (1000 for reported intervals)"),
-              ("zero_shot", cfg.zero_shot, cfg.zero_shot in ZERO_SHOT_MODES,
-               "auto (a zero-shot row when the strong model is a causal LM) or none"),
-              ("eval.level", cfg.eval.level, 0 < cfg.eval.level < 1, "a confidence level between 0 and 1, e.g. 0.95"),
-              ("eval.min_gap", cfg.eval.min_gap, 0 <= cfg.eval.min_gap < 1, "an accuracy gap in [0, 1)")]
-    for role in ("weak_train", "strong_train"):
-        t = getattr(cfg, role)
-        checks += [(f"{role}.epochs", t.epochs, 0 < t.epochs <= MAX_EPOCHS, f"a positive number of epochs up to {MAX_EPOCHS}"),
-                   (f"{role}.lr", t.lr, t.lr > 0, "a positive learning rate"),
-                   (f"{role}.batch_size", t.batch_size, t.batch_size >= 1, "a positive batch size"),
-                   (f"{role}.max_length", t.max_length, t.max_length >= 8, "at least 8 tokens"),
-                   (f"{role}.weight_decay", t.weight_decay, t.weight_decay >= 0, "a non-negative weight decay"),
-                   (f"{role}.warmup", t.warmup, t.warmup >= 0, "a non-negative warm-up"),
-                   (f"{role}.lora_r", t.lora_r, t.lora_r >= 1, "a positive LoRA rank"),
-                   (f"{role}.lora_alpha", t.lora_alpha, t.lora_alpha > 0, "a positive LoRA alpha"),
-                   (f"{role}.lora_dropout", t.lora_dropout, 0 <= t.lora_dropout < 1, "a dropout in [0, 1)"),
-                   (f"{role}.precision", t.precision, t.precision in PRECISIONS, f"one of {', '.join(PRECISIONS)}")]
-    for name, cap in cfg.splits.max_per_split.items():
-        checks.append((f"splits.max_per_split.{name}", cap, cap is None or cap >= 1,
-                       "a positive number of examples or null (no cap)"))
-    return checks
+def _setting_problems(obj, prefix: str = ""):
+    """(dotted key, value, what is expected) of each field of dataclass ``obj`` (nested ones too)
+    outside the bounds its ``setting`` declares."""
+    for f in dataclasses.fields(obj):
+        value, dotted = getattr(obj, f.name), f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            yield from _setting_problems(value, f"{dotted}.")
+            continue
+        meta = f.metadata
+        if not meta:
+            continue
+        if isinstance(value, dict):
+            keys = meta["keys"]() if "keys" in meta else None
+            for key, item in value.items():
+                if keys is not None and key not in keys:
+                    yield dotted, key, f"keys among {', '.join(keys)}"
+                elif not _within(item, meta):
+                    yield f"{dotted}.{key}", item, _expected(meta)
+        elif not _within(value, meta):
+            yield dotted, value, _expected(meta)
 
 
 def check_values(cfg: RunConfig):
-    """Every setting in its range and every split name known: a one-line error naming the key."""
-    from .splits import SPLITS
-
-    for mapping in ("max_per_split", "fractions"):
-        unknown = sorted(set(getattr(cfg.splits, mapping)) - set(SPLITS))
-        if unknown:
-            raise UserError(f"splits.{mapping}: unknown split {unknown[0]!r}; the splits are {', '.join(SPLITS)}")
-    for key, value, ok, expected in _ranges(cfg):
-        if not ok:
-            raise UserError(f"{key}: expected {expected}, got {value!r}")
+    """Every setting within the bounds its field declares, then the rules that tie two settings
+    together: a one-line error naming the key, before any work starts."""
+    for key, value, expected in _setting_problems(cfg):
+        raise UserError(f"{key}: expected {expected}, got {value!r}")
     for role in ("weak_train", "strong_train"):
         t = getattr(cfg, role)
         try:
@@ -395,6 +456,66 @@ def check_values(cfg: RunConfig):
         if top is not None and t.finetune != "lora":
             raise UserError(f"{role}.lora_layers: {t.lora_layers} chooses where LoRA adapters go, so it needs "
                             f"{role}.finetune: lora (got {t.finetune})")
+
+
+_JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", type(None): "null"}
+
+
+def _type_schema(hint) -> dict:
+    origin = typing.get_origin(hint)
+    if hint is typing.Any:
+        return {}
+    if origin in (typing.Union, types.UnionType):
+        return {"anyOf": [_type_schema(h) for h in typing.get_args(hint)]}
+    if origin is list:
+        return {"type": "array", "items": _type_schema(typing.get_args(hint)[0])}
+    if origin is dict:
+        return {"type": "object", "additionalProperties": _type_schema(typing.get_args(hint)[1])}
+    return {"type": _JSON_TYPES[hint]}
+
+
+def _with_bounds(schema: dict, meta: dict) -> dict:
+    """``schema`` with the field's bounds on its non-null part (null stays valid where the type allows it)."""
+    bounds = {key: meta[k] for k, key in (("ge", "minimum"), ("gt", "exclusiveMinimum"), ("le", "maximum"),
+                                          ("lt", "exclusiveMaximum")) if k in meta}
+    if _choices(meta) is not None:
+        bounds["enum"] = list(_choices(meta))
+    if not bounds:
+        return schema
+    if "anyOf" in schema:
+        return {"anyOf": [s if s.get("type") == "null" else {**s, **bounds} for s in schema["anyOf"]]}
+    return {**schema, **bounds}
+
+
+def json_schema() -> dict:
+    """The JSON Schema of a run config (a ``--config`` file), made from the dataclasses and the bounds
+    their fields declare: the one schema, published as docs/config.schema.json."""
+    def of(cls) -> dict:
+        hints, properties = typing.get_type_hints(cls), {}
+        for f in dataclasses.fields(cls):
+            hint, meta = hints[f.name], f.metadata
+            if dataclasses.is_dataclass(hint):
+                properties[f.name] = of(hint)
+                continue
+            schema = _type_schema(hint)
+            if typing.get_origin(hint) is dict:
+                schema["additionalProperties"] = _with_bounds(schema["additionalProperties"], meta)
+                if "keys" in meta:
+                    schema["propertyNames"] = {"enum": list(meta["keys"]())}
+            else:
+                schema = _with_bounds(schema, meta)
+            if f.name == "lora_layers":
+                schema["pattern"] = LORA_LAYERS_PATTERN
+            if meta.get("expected"):
+                schema["description"] = meta["expected"]
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            properties[f.name] = {**schema, "default": default}
+        doc = (cls.__doc__ or "").strip().split("\n\n")[0]
+        described = {"description": " ".join(doc.split())} if doc and not doc.startswith(cls.__name__ + "(") else {}
+        return {"type": "object", **described, "properties": properties, "additionalProperties": False}
+
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "w2s-eval run config",
+            **of(RunConfig)}
 
 
 def _nest(key: str, value) -> dict:

@@ -79,10 +79,12 @@ import numpy as np
 import pandas as pd
 
 from .errors import UserError
-from .registry import Registry
+from .registry import Registry, subclass_check
 from .splits import unit_hash
 
-CONFLICTS: Registry[type["Conflict"]] = Registry("conflict")
+# Conflicts subclass Conflict (below); the check looks the class up when a conflict registers.
+CONFLICTS: Registry[type["Conflict"]] = Registry("conflict", lambda name, item: subclass_check(Conflict)(name, item),
+                                                 group="w2s_eval.conflicts")
 PARADIGMS_WITH_CONFLICT = ("classify", "reward", "dpo")
 
 
@@ -121,6 +123,10 @@ class Conflict:
             raise UserError(f"conflict_amount: expected a positive number of conflicting pairs per student pair, "
                             f"got {amount}")
         self.amount = amount
+
+    def key_settings(self) -> dict:
+        """The settings this conflict reads, for the student's cache key and the run id."""
+        return {"amount": self.amount}
 
     def check_paradigm(self, paradigm: str):
         if paradigm not in self.paradigms:
@@ -164,6 +170,9 @@ class NoConflict(Conflict):
     @classmethod
     def check_task(cls, task, pair_tasks):
         pass
+
+    def key_settings(self) -> dict:
+        return {}  # no conflicting pairs: conflict_amount is not read
 
     def training_set(self, B, weak_labels, outside, seed):
         return B, np.asarray(weak_labels, dtype=float)
@@ -214,6 +223,9 @@ class Controlled(Implicit):
                             f"disagrees with the target, a number in [0, 1] (e.g. --set conflict_disagreement=0.7); "
                             f"got {disagreement}")
         self.disagreement = float(disagreement)
+
+    def key_settings(self) -> dict:
+        return {**super().key_settings(), "disagreement": self.disagreement}
 
     def conflicting_pairs(self, source, n, seed):
         # Only ``source``'s truth is read: the pairs outside every split (Implicit.source).

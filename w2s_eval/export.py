@@ -40,8 +40,8 @@ ROLE_TEXT = {
 def export_model(run_dir: str | Path, role: str, out: str | Path, *, merge: bool = True,
                  push_to_hub: str | None = None) -> Path:
     """Write the run's ``role`` model (student | ceiling | weak) to ``out``; return ``out``."""
-    from .paradigms import PARADIGMS
-    from .trainers.common import load_tokenizer, read_manifest
+    from .trainers.common import load_tokenizer
+    from .trainers.interface import read_manifest, saved_model_class
 
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -50,13 +50,11 @@ def export_model(run_dir: str | Path, role: str, out: str | Path, *, merge: bool
     if role not in MODEL_ROLES:
         raise UserError(f"--model {role!r}: expected one of {', '.join(MODEL_ROLES)}")
     folder = run.model_folder(role)
-    for pickle, what in (("bow.pkl", "the built-in TF-IDF bag-of-words model"),
-                         ("probe.pkl", "a linear probe (logistic regression) on a frozen model's features")):
-        if (folder / pickle).exists():
-            raise UserError(f"{run.folder}: the {role} is {what}, not a transformers model: there is nothing to "
-                            f"save_pretrained (its fitted model is {folder / pickle})")
+    model_class = saved_model_class(folder)
+    if not model_class.pretrained_folder:
+        raise UserError(f"{run.folder}: the {role} is {model_class.description}, not a transformers model: there is "
+                        f"nothing to save_pretrained (its fitted model is in {folder})")
     meta = read_manifest(folder)
-    model_class = PARADIGMS[meta["paradigm"]].model_class
     tokenizer = load_tokenizer(folder)
     lora = meta.get("finetune") == "lora"
     if lora and merge:

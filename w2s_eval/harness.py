@@ -176,14 +176,14 @@ def load_causal_lm(folder: str | Path, device: str | None = None, dtype=None):
     import torch
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
+    from .trainers.interface import read_manifest, saved_model_class
+
     folder = Path(folder)
-    meta_path = folder / "w2s_model.json"
-    if not meta_path.exists():
-        if (folder / "bow.pkl").exists():
-            raise UserError(f"{folder}: the builtin tfidf model is not a language model; lm-eval-harness "
-                            f"scores causal LMs (the weak model of a run with --weak tfidf cannot be evaluated)")
-        raise UserError(f"{folder}: no w2s_model.json (not a model saved by w2s-eval)")
-    meta = _read_json(meta_path)
+    saved = saved_model_class(folder)
+    if not saved.pretrained_folder:
+        raise UserError(f"{folder}: {saved.description} is not a language model; lm-eval-harness scores causal "
+                        f"LMs (a run's tfidf weak model or probe student cannot be evaluated)")
+    meta = read_manifest(folder)
     base = meta["base"]
     kind = saved_model_kind(folder, meta)
     if not is_causal_lm(base):

@@ -1,11 +1,10 @@
 """The paradigms: how "train" is done (docs/design.md, "Paradigms"), one registry entry each.
 
-Every paradigm's model has the same small interface, so the protocol runs them all alike:
-``fit(frame, soft_labels, val_frame, val_labels, loss, work_dir)``, ``predict_proba(frame)``
-(P(label = 1): for pairs, P(A ≻ B)), ``save(folder)`` and ``load(folder)``, and the class
-attribute ``losses``: the W2S losses (``--loss``) its ``fit`` trains with. A run whose student
-cannot use its loss fails at validation (``trainers.losses.check_loss`` on ``model_class``), before
-any training.
+Every paradigm's model has the one interface of ``trainers/interface.py`` (``TrainableModel``:
+fit / predict_proba / save / load / configure, and the capabilities it declares: which losses it
+trains with, whether it generates), checked when the paradigm registers, so the protocol runs them
+all alike. A run whose student cannot use its loss fails at validation
+(``trainers.losses.check_loss`` on ``model_class``), before any training.
 """
 
 from __future__ import annotations
@@ -15,11 +14,11 @@ from pathlib import Path
 
 from .errors import UserError
 from .models.resolve import BUILTIN, ResolvedModel
-from .registry import Registry
+from .registry import Registry, instance_check
 from .trainers.bow import BowClassifier, ProbeClassifier
 from .trainers.classify import TransformerClassifier
-from .trainers.common import read_manifest
 from .trainers.dpo import DPOPolicy
+from .trainers.interface import check_model_class, load_saved
 from .trainers.reward import RewardModel
 from .trainers.sft import SFTModel
 
@@ -39,7 +38,12 @@ class Paradigm:
     example_weights: bool = False
 
 
-PARADIGMS: Registry[Paradigm] = Registry("paradigm")
+def _check_paradigm(name: str, paradigm):
+    instance_check(Paradigm)(name, paradigm)
+    check_model_class(paradigm.model_class, f"paradigm {name!r}")
+
+
+PARADIGMS: Registry[Paradigm] = Registry("paradigm", _check_paradigm, group="w2s_eval.paradigms")
 for _paradigm in (
     Paradigm("classify", TransformerClassifier, "sequence classifier + W2S loss (HF Trainer)", example_weights=True),
     Paradigm("sft", SFTModel, "answer word by a causal LM (TRL SFTTrainer)", causal_lm=True, version=2),
@@ -84,10 +88,7 @@ def new_model(model: ResolvedModel, paradigm: Paradigm, train_cfg, seed: int, ta
         return BowClassifier(seed)
     if cls is ProbeClassifier:
         return ProbeClassifier.of(model.location, train_cfg, seed, task)
-    built = cls(model.location, train_cfg, seed)
-    if hasattr(built, "configure"):
-        built.configure(task)
-    return built
+    return cls(model.location, train_cfg, seed).configure(task)
 
 
 def linear_model_version(model: ResolvedModel, train_cfg) -> list:
@@ -99,8 +100,5 @@ def linear_model_version(model: ResolvedModel, train_cfg) -> list:
 
 
 def load_trained(folder: Path):
-    if (folder / "bow.pkl").exists():
-        return BowClassifier.load(folder)
-    if (folder / "probe.pkl").exists():
-        return ProbeClassifier.load(folder)
-    return PARADIGMS[read_manifest(folder)["paradigm"]].model_class.load(folder)
+    """A model a step saved, loaded by the class its manifest names (trainers/interface.py)."""
+    return load_saved(folder)

@@ -6,7 +6,7 @@ and scores, embeds and generates under ``torch.autocast`` in bfloat16; weights s
 is bf16 where the hardware computes bfloat16 natively — a CUDA GPU that supports it, or a CPU with
 AMX or AVX512-BF16 units — and fp32 elsewhere: emulated bfloat16 is slower than fp32 (measured in
 ``benchmarks/throughput.py --peak``). A run records the precision each model used, and the cache
-keys hold it (fp32, the one precision before this setting, keeps the keys made before it).
+keys hold it.
 
 Reproducibility: ``auto`` makes the same command compute differently on CPUs with and without
 bfloat16 units — slightly different probabilities, and so different run ids and cache keys. Pin

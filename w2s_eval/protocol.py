@@ -41,24 +41,24 @@ from . import conflict as conflicts
 from . import distributed, tracking
 from . import run_folder
 from .run_folder import MODEL_ROLES, ZERO_SHOT
-from .config import RunConfig, check_values, packaged_yaml
+from .config import RunConfig, check_values, gap_ladders
 from .deception import BASELINE, write_deception
 from .errors import UserError, unknown_name
 from .eval.metrics import (ZERO_SHOT_METRICS, accuracy, bootstrap, bootstrap_pgr, interval_text, model_metrics,
                            paired_table, zero_shot_verdict)
 from .models.resolve import BUILTIN, ResolvedModel, is_causal_lm, resolve_model
-from .methods import MethodContext, TrainingSet, make_method
+from .methods import METHODS, Method, MethodContext, TrainingSet, make_method
 from .splits import SPLITS, assign_splits, balance, holdout_groups
 from .provenance import provenance
 from .precision import resolve as resolve_precision
-from .store import RunLog, StepCache, atomic_write_json, atomic_write_parquet, check_outputs_writable, content_hash
+from .store import (KEY_SCHEMA, RunLog, StepCache, atomic_write_json, atomic_write_parquet, check_outputs_writable,
+                    content_hash, step_key)
 from .paradigms import (Paradigm, check_supported, get_paradigm, linear_model_version, load_trained, model_class,
                         new_model)
 from .tasks import get_task, pair_task_names
 from .tasks.base import Task
 from .tasks.custom import custom_task
-from .trainers.bow import PAIR_CONTEXTS, POOLINGS
-from .trainers.common import FINETUNE_MODES, check_train_args, resolve_quant
+from .trainers.common import check_train_args, resolve_quant
 from .trainers.losses import check_loss, make_loss
 from .trainers.top_layers import check_layer_count, check_top_k_supported
 
@@ -79,7 +79,7 @@ def resolve_profile(profile: str) -> str:
 def gap_models(gap: str, profile: str, task_name: str, paradigm: Paradigm) -> tuple[str, str, list[str]]:
     """The gap's (weak, strong) pair and its intermediate models (a bootstrapping ladder; usually
     none): its causal-LM ladder for generative paradigms, with any per-task override."""
-    ladders = packaged_yaml("gaps.yaml")[profile]
+    ladders = gap_ladders()[profile]
     if gap not in ladders:
         raise unknown_name("gap", gap, ladders)
     entry = dict(ladders[gap])
@@ -98,28 +98,18 @@ def resolve_task(cfg: RunConfig) -> Task:
 
 
 def validate(cfg: RunConfig):
+    """Every setting within its declared bounds (config.py, the one schema), then what the plug-ins
+    check of their own options: before any data is read or any model pulled."""
     check_values(cfg)
     get_paradigm(cfg.paradigm)
     make_method(cfg.method, cfg.method_options)  # an unknown method or option fails before any training
     conflicts.check_conflict(cfg.conflict, cfg.paradigm, cfg.conflict_amount, cfg.conflict_disagreement)
     make_loss(**dataclasses.asdict(cfg.loss))  # an unknown name or a bad parameter fails before any training
-    for name, value in dataclasses.asdict(cfg.student).items():
-        if value is not None and value <= 0:
-            raise UserError(f"student.{name}: expected a positive number or null (as the ceiling), got {value!r}")
     for role in ("weak_train", "strong_train"):
-        mode = getattr(cfg, role).finetune
-        if mode not in FINETUNE_MODES:
-            raise UserError(f"{role}.finetune: unknown mode {mode!r}; valid: {', '.join(FINETUNE_MODES)}")
         try:
-            resolve_quant(getattr(cfg, role).quant, mode)
+            resolve_quant(getattr(cfg, role).quant, getattr(cfg, role).finetune)  # quantisation needs LoRA
         except UserError as exc:
             raise UserError(f"{role}.{exc}") from None
-        if getattr(cfg, role).pair_context not in PAIR_CONTEXTS:
-            raise UserError(f"{role}.pair_context: unknown value {getattr(cfg, role).pair_context!r}; valid: "
-                            f"{', '.join(PAIR_CONTEXTS)}")
-        if getattr(cfg, role).pooling not in POOLINGS:
-            raise UserError(f"{role}.pooling: unknown value {getattr(cfg, role).pooling!r}; valid: "
-                            f"{', '.join(POOLINGS)}")
         check_train_args(getattr(cfg, role).train_args, f"{role}.train_args")
     tracking.check(cfg.tracking.report_to)
 
@@ -130,27 +120,24 @@ def fingerprint(part: pd.DataFrame) -> str:
     return content_hash([part["id"].tolist(), part["text"].tolist(), part["label"].tolist()])
 
 
-@dataclass
-class Prepared:
-    """A resolved run: config with every name filled in, the split data and the models."""
+@dataclass(frozen=True)
+class ResolvedRun:
+    """A run with every name resolved, once, by ``resolve_run``: what everything downstream reads
+    (the protocol's steps, the run id, a sweep's cells). Loads no data and pulls no model."""
 
-    cfg: RunConfig
+    cfg: RunConfig  # a copy with profile, models, method and via filled in (what the run id hashes)
     task: Task
-    source: str
-    data: pd.DataFrame
-    weak: ResolvedModel
-    strong: ResolvedModel
-    via: list[ResolvedModel]
-    outside: pd.DataFrame | None  # examples whose group no split uses (only for --conflict implicit)
-    run_id: str  # named once, from the resolved config, when the run is prepared
-
-    def split(self, name: str) -> pd.DataFrame:
-        return self.data[self.data["split"] == name].reset_index(drop=True)
+    paradigm: Paradigm  # the student's (and the ceiling's)
+    weak_paradigm: Paradigm  # how the weak model is trained (dpo: a reward model)
+    method: Method
+    conflict: conflicts.Conflict  # the student's conflicting objective ("none": no conflict)
+    loss: object  # the student's W2S loss (trainers/losses.py)
+    run_id: str
 
 
-def resolve_config(cfg: RunConfig) -> tuple[RunConfig, Task]:
-    """A copy of ``cfg`` with profile and models filled in (what the run id hashes), and its task.
-    Loads no data and pulls no model."""
+def resolve_run(cfg: RunConfig) -> ResolvedRun:
+    """Check ``cfg`` and resolve everything it names: the one place a run config is validated and
+    resolved (``run_experiment``, ``run_id_of`` and sweeps all come through here)."""
     validate(cfg)
     cfg = copy.deepcopy(cfg)
     cfg.profile = resolve_profile(cfg.profile)
@@ -169,69 +156,82 @@ def resolve_config(cfg: RunConfig) -> tuple[RunConfig, Task]:
                 check_top_k_supported(model_class(ref, how, getattr(cfg, role)), getattr(cfg, role).lora_layers, how.name)
             except UserError as exc:
                 raise UserError(f"{role}.{exc}") from None
-    # Intermediate models are the bootstrap method's: --via (or a gap's via rungs) selects it.
-    if cfg.via and cfg.method not in ("naive", "bootstrap"):
-        raise UserError(f"--via bootstraps through intermediate models, which is method 'bootstrap'; it cannot be "
-                        f"combined with method {cfg.method!r}")
-    if cfg.method in ("naive", "bootstrap"):
-        cfg.via = cfg.via or via
-        cfg.method = "bootstrap" if cfg.via else cfg.method
-    if cfg.method == "bootstrap" and not cfg.via:
-        raise UserError(f"method bootstrap needs intermediate models: --via M1,M2, or a gap with via rungs "
-                        f"(gap {cfg.gap!r} has none; --gap bootstrap has)")
-    check_method(make_method(cfg.method, cfg.method_options), paradigm)
-    return cfg, task
+    # The method shapes the plan: which method runs and through which intermediate models.
+    cfg.method, cfg.via = METHODS.get(cfg.method).plan(list(cfg.via), via, cfg.gap)
+    method = make_method(cfg.method, cfg.method_options)
+    check_method(method, paradigm)
+    conflict = conflicts.make_conflict(cfg.conflict, cfg.conflict_amount, cfg.conflict_disagreement)
+    return ResolvedRun(cfg, task, paradigm, weak_paradigm, method, conflict, make_loss(**dataclasses.asdict(cfg.loss)),
+                       _run_id(cfg, conflict))
 
 
 def check_method(method, paradigm: Paradigm):
-    if paradigm.name not in method.paradigms:
-        raise UserError(f"method {method.name!r} supports paradigms {', '.join(method.paradigms)}, not {paradigm.name!r}")
+    if paradigm.name not in method.paradigm_names():
+        raise UserError(f"method {method.name!r} supports paradigms {', '.join(method.paradigm_names())}, "
+                        f"not {paradigm.name!r}")
     if method.weighted() and not paradigm.example_weights:
         raise UserError(f"method {method.name!r} weighs examples, and paradigm {paradigm.name!r}'s trainer takes no "
                         f"per-example weights (classify does)")
 
 
 def run_id_of(cfg: RunConfig) -> str:
-    """The run folder's name: readable settings plus a hash of the whole resolved config."""
-    return _run_id_of_resolved(resolve_config(cfg)[0])
+    """The run folder's name (``resolve_run(cfg).run_id``)."""
+    return resolve_run(cfg).run_id
 
 
-def _run_id_of_resolved(c: RunConfig) -> str:
-    """``run_id_of`` for a config ``resolve_config`` has already filled in."""
+def _run_id(c: RunConfig, conflict: conflicts.Conflict) -> str:
+    """Readable settings plus a hash of the whole resolved config ``c``."""
     task = c.task if not c.data.file else "custom-" + Path(c.data.file).stem
     identity = c.to_dict()
     for role in ("weak_train", "strong_train"):  # without train_args that cannot change results
         identity[role] = getattr(c, role).cache_identity()
     # Only what can change results names the run: not the CPU threads, not where the data folder is
-    # (its content is in every step's key). Kept as their defaults, so earlier run ids stay the same.
-    identity["threads"], identity["data"]["data_dir"] = None, None
-    del identity["tracking"]  # where curves are logged changes nothing that is trained
-    for key in ("hub_config", "hub_split"):  # added later: unset, they leave earlier ids unchanged
-        if identity["data"][key] is None:
-            del identity["data"][key]
-    extras = ""
-    # Settings added later leave the ids of runs that do not use them unchanged.
-    if c.conflict == "none":
-        del identity["conflict"], identity["conflict_amount"]
-    else:
-        extras += f"-conflict-{c.conflict}"
-    if c.conflict != "controlled":  # the one setting that reads it
-        del identity["conflict_disagreement"]
-    if not c.via:
-        del identity["via"]
-    else:
-        extras += "-via-" + "-".join(Path(m).name for m in c.via)
-    if c.zero_shot == "auto":  # the default: a run without the switch keeps its id
-        del identity["zero_shot"]
-    if c.method in ("naive", "bootstrap") and not c.method_options:  # bootstrap: named by its via models
-        del identity["method"], identity["method_options"]
-    else:
+    # (its content is in every step's key), not where curves are logged.
+    del identity["threads"], identity["data"]["data_dir"], identity["tracking"]
+    # The conflict's own settings, as it reads them (a sweep may set conflict_disagreement for its
+    # controlled cells: the other cells do not read it).
+    del identity["conflict_amount"], identity["conflict_disagreement"]
+    identity["conflict"] = [c.conflict, conflict.key_settings()]
+    identity["key_schema"] = KEY_SCHEMA
+    extras = f"-conflict-{c.conflict}" if c.conflict != "none" else ""
+    extras += "-via-" + "-".join(Path(m).name for m in c.via) if c.via else ""
+    if c.method_options or not METHODS.get(c.method).named_by_models:
         extras += f"-{c.method}"
     return f"{task}-{c.gap}-{c.paradigm}-{c.loss.name}{extras}-s{c.seed}-{content_hash(identity)[:6]}"
 
 
-def prepare(cfg: RunConfig) -> Prepared:
-    cfg, task = resolve_config(cfg)
+
+@dataclass
+class Prepared:
+    """A resolved run with its data split and its models resolved to content."""
+
+    run: ResolvedRun
+    source: str
+    data: pd.DataFrame
+    weak: ResolvedModel
+    strong: ResolvedModel
+    via: list[ResolvedModel]
+    outside: pd.DataFrame | None  # examples whose group no split uses (only for --conflict implicit)
+
+    @property
+    def cfg(self) -> RunConfig:
+        return self.run.cfg
+
+    @property
+    def task(self) -> Task:
+        return self.run.task
+
+    @property
+    def run_id(self) -> str:
+        return self.run.run_id
+
+    def split(self, name: str) -> pd.DataFrame:
+        return self.data[self.data["split"] == name].reset_index(drop=True)
+
+
+def prepare(run: ResolvedRun) -> Prepared:
+    """Load and split the run's data and resolve its models (pulling them if needed)."""
+    cfg, task = run.cfg, run.task
     weak, strong = resolve_model(cfg.weak_model), resolve_model(cfg.strong_model)
     via = [resolve_model(ref) for ref in cfg.via]
     for role, model in (("weak_train", weak), ("strong_train", strong), *(("strong_train", m) for m in via)):
@@ -243,19 +243,21 @@ def prepare(cfg: RunConfig) -> Prepared:
         if (data["split"] == name).sum() == 0:
             raise UserError(f"{source}: split {name!r} is empty; the data has {len(frame)} examples "
                             f"in {frame['group'].nunique()} groups (need more, or other splits.fractions)")
-    outside = conflicts.outside_splits(frame, data) if conflicts.CONFLICTS.get(cfg.conflict).needs_outside else None
-    return Prepared(cfg, task, source, data, weak, strong, via, outside, _run_id_of_resolved(cfg))
+    outside = conflicts.outside_splits(frame, data) if run.conflict.needs_outside else None
+    return Prepared(run, source, data, weak, strong, via, outside)
 
 
 # -- the protocol -------------------------------------------------------------------------------
 
-def run_experiment(cfg: RunConfig, out_dir: str | Path = "runs", quiet: bool = False) -> Path:
-    """Run (or resume) one experiment; return its run folder (run_folder.py: its record says
-    ``running`` until it is ``done``, or ``failed`` with the error)."""
+def run_experiment(run: RunConfig | ResolvedRun, out_dir: str | Path = "runs", quiet: bool = False) -> Path:
+    """Run (or resume) one experiment, given its config or the run ``resolve_run`` made of it; return
+    its run folder (run_folder.py: its record says ``running`` until it is ``done``, or ``failed``
+    with the error)."""
+    run = run if isinstance(run, ResolvedRun) else resolve_run(run)
     threads = torch.get_num_threads()  # the run sets its own; the caller's comes back afterwards
     check_outputs_writable(Path(out_dir))  # before any data or model is loaded
     try:
-        return _run_experiment(prepare(cfg), Path(out_dir), quiet)
+        return _run_experiment(prepare(run), Path(out_dir), quiet)
     finally:
         torch.set_num_threads(threads)
 
@@ -302,9 +304,7 @@ def run_steps(p: Prepared, out_dir: Path, run_dir: Path, quiet: bool, shared_cac
     A, B, val, test = (p.split(s) for s in SPLITS)
     split_keys = {name: fingerprint(part) for name, part in zip(SPLITS, (A, B, val, test))}
     started = time.time()
-    paradigm = get_paradigm(cfg.paradigm)
-    weak_paradigm = get_paradigm(paradigm.weak_paradigm or paradigm.name)
-    method = make_method(cfg.method, cfg.method_options)
+    paradigm, weak_paradigm, method, loss = p.run.paradigm, p.run.weak_paradigm, p.run.method, p.run.loss
 
     def train(step: str, key: str, model: ResolvedModel, how: Paradigm, train_cfg, frame, targets,
               select, select_targets, loss=None, weights=None, predict_on: dict | None = None) -> Path:
@@ -323,7 +323,7 @@ def run_steps(p: Prepared, out_dir: Path, run_dir: Path, quiet: bool, shared_cac
             for name, other in (predict_on or {}).items():
                 atomic_write_parquet(folder / f"predictions-{name}.parquet",
                                      pd.DataFrame({"id": other["id"], "prob": trained.predict_proba(other)}))
-            if hasattr(trained, "generate"):  # generative models: show behaviour, not only numbers
+            if trained.generates:  # generative models: show behaviour, not only numbers
                 prompts = sample_prompts(test, how, p.task)
                 atomic_write_json(folder / "generations.json", [
                     {"id": i, "prompt": q, "output": o} for i, q, o in zip(test["id"][: len(prompts)], prompts, trained.generate(prompts))])
@@ -332,22 +332,20 @@ def run_steps(p: Prepared, out_dir: Path, run_dir: Path, quiet: bool, shared_cac
 
     # -- 1. weak: W trained on A, choosing its epoch (or C) on a held-out fifth of A -----------
     weak_train = cfg.weak_train if p.weak.kind != "builtin" else None
-    # Keys name the paradigm only when it is not classify, so classify caches stay valid.
-    weak_how = [weak_paradigm.name] if weak_train and weak_paradigm.name != "classify" else []
-    weak_how += [f"{weak_paradigm.name}-v{weak_paradigm.version}"] if weak_train and weak_paradigm.version > 1 else []
+    weak_how = [f"{weak_paradigm.name}-v{weak_paradigm.version}"] if weak_train else []
     weak_how += linear_model_version(p.weak, cfg.weak_train)
     # Every step that predicts test names the test split in its key: a run with other test caps
     # must not reuse predictions that lack some of its test examples.
     # The weak model chooses its epoch (or C) on a held-out part of its own ground truth A, never on
     # val: val's ground truth is held out from the supervisor side like test's (tests/test_leaks.py).
     A_fit, A_select = holdout_groups(A, cfg.seed, WEAK_SELECT_SHARE)
-    weak_key = content_hash(["weak", p.weak.fingerprint, *weak_how, weak_train and weak_train.cache_identity(),
-                             split_keys["A"], split_keys["test"], cfg.seed, "select-on-A", WEAK_SELECT_SHARE])
+    weak_key = step_key("weak", p.weak.fingerprint, *weak_how, weak_train and weak_train.cache_identity(),
+                        split_keys["A"], split_keys["test"], cfg.seed, "select-on-A", WEAK_SELECT_SHARE)
     weak_dir = train("weak", weak_key, p.weak, weak_paradigm, cfg.weak_train, A_fit, A_fit["label"].to_numpy(float),
                      A_select, A_select["label"].to_numpy(float))
 
     # -- 2. label: W's soft labels of B and val -------------------------------------------------
-    label_key = content_hash(["label", weak_key, split_keys["B"], split_keys["val"]])
+    label_key = step_key("label", weak_key, split_keys["B"], split_keys["val"])
 
     def label(folder: Path) -> dict:
         weak = load_trained(weak_dir / "model")
@@ -368,55 +366,45 @@ def run_steps(p: Prepared, out_dir: Path, run_dir: Path, quiet: bool, shared_cac
                         weak_dir=weak_dir, weak_key=weak_key, label_key=label_key, weak_B=weak_B, weak_val=weak_val,
                         split_keys=split_keys, train=train, run_step=lambda step, key, work: cache.run(step, key, work, log),
                         features=lambda frame: strong_features(p.strong, cfg.strong_train, frame, p.task), log=log)
-    if cfg.method != "naive":
+    if not method.is_baseline:
         log("method", f"method {cfg.method}: building the student's training set")
     training = method.training_set(ctx)
 
     # -- 4. student: S trained on the method's training set (plus any conflicting pairs) --------
     student_train = cfg.student.apply(cfg.strong_train)
-    strong_how = [paradigm.name] if paradigm.name != "classify" else []
-    strong_how += [f"{paradigm.name}-v{paradigm.version}"] if paradigm.version > 1 else []
-    strong_how += linear_model_version(p.strong, cfg.strong_train)
+    strong_how = [f"{paradigm.name}-v{paradigm.version}", *linear_model_version(p.strong, cfg.strong_train)]
     strong_common = [p.strong.fingerprint, *strong_how, cfg.strong_train.cache_identity(), split_keys["B"],
                      split_keys["val"], split_keys["test"], cfg.seed]
-    loss = make_loss(**dataclasses.asdict(cfg.loss))
     with_truth = B.set_index("id", drop=False)
 
-    def student(ts: TrainingSet, name: str) -> tuple[str, Path, dict | None]:
+    def student(ts: TrainingSet, conflict: conflicts.Conflict) -> tuple[str, Path, dict | None]:
         """(step key, step folder, the conflict's record or None) of a student trained on ``ts``
-        under conflict ``name``."""
-        # The method's rows with their ground truth back: only the conflict's key reads it (as before).
+        under ``conflict``."""
+        # The method's rows with their ground truth back: only the conflict's key reads it.
         rows = with_truth.loc[ts.frame["id"]].reset_index(drop=True)
-        conflict = conflicts.make_conflict(name, cfg.conflict_amount, cfg.conflict_disagreement)
+        name = conflict.name
         frame, targets = conflict.training_set(rows, ts.targets, p.outside, cfg.seed)
         weights = None if ts.weights is None else np.concatenate([ts.weights, np.ones(len(frame) - len(rows))])
-        key_parts = ["student", *strong_common, ts.key, cfg.loss.name, dataclasses.asdict(loss)]
-        if getattr(loss, "version", 1) > 1:  # a loss whose code changed does not reuse its old results
-            key_parts.append(f"loss-v{loss.version}")
-        if student_train != cfg.strong_train:  # a student trained as its ceiling keeps its old key
-            key_parts += ["student_train", student_train.cache_identity()]
-        if name != "none":  # the no-conflict key stays what it always was
-            key_parts += ["conflict", name, fingerprint(frame), content_hash(targets.tolist())]
-        if name == "controlled":
-            key_parts += ["conflict_disagreement", conflict.disagreement]
-        key = content_hash(key_parts)
+        key = step_key("student", *strong_common, ts.key, cfg.loss.name, f"loss-v{loss.version}",
+                       dataclasses.asdict(loss), "student_train", student_train.cache_identity(),
+                       "conflict", name, conflict.key_settings(), fingerprint(frame), content_hash(targets.tolist()))
         folder = train("student", key, p.strong, paradigm, student_train, frame, targets, val, ts.val_targets,
                        loss=loss, weights=weights)
         # After training: the record reads the added pairs' truth (B's, for explicit).
         record = None if name == "none" else conflicts.conflict_record(conflict, frame, targets, len(rows))
         return key, folder, record
 
-    student_key, student_dir, conflict_record = student(training, cfg.conflict)
+    student_key, student_dir, conflict_record = student(training, p.run.conflict)
     # The reference student beside a method's or a conflict's: the naive one, without conflict.
     baseline = None
-    baseline_kind = ", ".join(k for k, on in ((method.baseline_name, cfg.method != "naive"),
+    baseline_kind = ", ".join(k for k, on in ((method.baseline_name, not method.is_baseline),
                                               ("no conflict", cfg.conflict != "none")) if on)
     if baseline_kind:
         log("baseline", f"baseline: the plain student on the weak labels ({baseline_kind})")
-        baseline = student(method.naive_set(ctx), "none")
+        baseline = student(method.naive_set(ctx), conflicts.make_conflict("none"))
 
     # -- 5. ceiling: S trained on B's ground truth ----------------------------------------------
-    ceiling_key = content_hash(["ceiling", *strong_common])
+    ceiling_key = step_key("ceiling", *strong_common)
     ceiling_dir = train("ceiling", ceiling_key, p.strong, paradigm, cfg.strong_train, B, B["label"].to_numpy(float),
                         val, val["label"].to_numpy(float))
 
@@ -498,10 +486,10 @@ def zero_shot_step(p: Prepared, test: pd.DataFrame, test_key: str, run_step) -> 
     from .trainers.sft import zero_shot_config, zero_shot_model
 
     how = zero_shot_config(p.cfg.strong_train)
-    key = content_hash(["zero_shot", f"v{ZERO_SHOT_VERSION}", p.strong.fingerprint,
-                        f"sft-v{get_paradigm('sft').version}", p.task.question, list(p.task.answers),
-                        {"max_length": how.max_length, "precision": resolve_precision(how.precision),
-                         "quant": how.quant}, test_key])
+    key = step_key("zero_shot", f"v{ZERO_SHOT_VERSION}", p.strong.fingerprint,
+                   f"sft-v{get_paradigm('sft').version}", p.task.question, list(p.task.answers),
+                   {"max_length": how.max_length, "precision": resolve_precision(how.precision),
+                    "quant": how.quant}, test_key)
 
     def work(folder: Path) -> dict:
         scorer = zero_shot_model(p.strong.location, p.cfg.strong_train, p.task)

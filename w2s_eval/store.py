@@ -133,6 +133,19 @@ def content_hash(payload) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+# The shape of every cache key (steps, run ids, embedding and hidden-state caches). A key holds
+# every setting that can change its result, always, whatever its value; when what keys hold must
+# change, this number is bumped once instead of keeping older keys alive inside the key builders.
+# Entries made under another schema are not reused: their steps are computed once more.
+KEY_SCHEMA = 3
+
+
+def step_key(step: str, *parts) -> str:
+    """The cache key of a step (``StepCache``): a content hash of the key schema, the step's name
+    and ``parts``, everything its result depends on."""
+    return content_hash([f"key-schema-{KEY_SCHEMA}", step, *parts])
+
+
 class RunLog:
     """Human lines on stderr, and the same events as JSON lines in the run's log.jsonl."""
 

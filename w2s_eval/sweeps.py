@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from . import protocol
-from .config import RunConfig, packaged_yaml
+from .config import RunConfig, gap_ladders, packaged_yaml
 from .conflict import check_conflict, check_conflict_task
 from .deception import BASELINE, NUMBERS, deception_table, imitation_table, null_verdict, read_deception
 from .eval.catalogue import CATALOGUE
@@ -108,7 +108,7 @@ class SweepGrid:
             for task in self.tasks:
                 TASKS.get(task)
 
-        ladders = packaged_yaml("gaps.yaml")[protocol.resolve_profile(profile)]
+        ladders = gap_ladders()[protocol.resolve_profile(profile)]
         for gap in self.gaps:
             if gap not in ladders:
                 raise unknown_name("gap", gap, ladders)
@@ -257,12 +257,12 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
     return frame
 
 
-def run_cell(cfg: RunConfig, runs_dir: Path, quiet: bool) -> dict:
+def run_cell(run: protocol.ResolvedRun, runs_dir: Path, quiet: bool) -> dict:
     """Run (or resume) one cell's run and return its sweep-row fields: ``status`` done with the
     run's numbers, or failed with the error and its traceback. Executors call this, in this
     process or in a Ray worker."""
     try:
-        run_dir = protocol.run_experiment(cfg, runs_dir, quiet)
+        run_dir = protocol.run_experiment(run, runs_dir, quiet)
         return {"status": "done", **run_summary(run_dir)}
     except Exception as exc:  # one broken cell must not stop the sweep
         return {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
@@ -358,8 +358,8 @@ def run_sweep(grid: SweepGrid, out_dir: str | Path, base_config: BaseConfig, qui
     for k in mine:
         row = rows[k]
         try:
-            cfg = cell_config(base_config, cells[k])
-            run_id = protocol.run_id_of(cfg)
+            run = protocol.resolve_run(cell_config(base_config, cells[k]))  # once per cell
+            cfg, run_id = run.cfg, run.run_id
         except Exception as exc:  # a cell whose config cannot be built fails alone
             row.update(status="failed", error=f"{type(exc).__name__}: {exc}")
             log("cell_failed", f"sweep: cell {name(k)} failed: {row['error']}", cell=cells[k], error=row["error"],
@@ -375,7 +375,7 @@ def run_sweep(grid: SweepGrid, out_dir: str | Path, base_config: BaseConfig, qui
         else:
             cpus = cfg.threads or 1
             gpus = 1 if protocol.resolve_profile(cfg.profile) == "gpu" else 0
-            jobs.append(Job(k, (cfg, runs_dir, quiet), cpus=cpus, gpus=gpus))
+            jobs.append(Job(k, (run, runs_dir, quiet), cpus=cpus, gpus=gpus))
     write()
 
     started = {}

@@ -23,18 +23,24 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, ClassVar
+from typing import TYPE_CHECKING, Callable, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from ..registry import Registry
+from ..errors import UserError
+from ..registry import Registry, subclass_check
 from ..store import content_hash
 from ..tasks.base import SUPERVISOR_COLUMNS
 
-METHODS: Registry = Registry("method")
+if TYPE_CHECKING:  # types only: these modules import the methods package
+    from ..config import RunConfig
+    from ..models.resolve import ResolvedModel
+    from ..paradigms import Paradigm
+    from ..tasks.base import Task
 
-ALL_PARADIGMS = ("classify", "sft", "reward", "dpo")
+# Methods subclass Method (below); the check looks the class up when a method registers.
+METHODS: Registry = Registry("method", lambda name, item: subclass_check(Method)(name, item), group="w2s_eval.methods")
 
 
 @dataclass
@@ -78,13 +84,13 @@ class MethodContext:
     This is the one place a method gets the data: the frames are cut to ``supervisor_view`` here.
     """
 
-    cfg: object  # the resolved RunConfig
-    task: object
-    paradigm: object  # the student's paradigm
-    weak_paradigm: object  # how weak models are trained
-    weak: object  # ResolvedModel
-    strong: object
-    via: list
+    cfg: RunConfig  # resolved: profile, models and method filled in
+    task: Task
+    paradigm: Paradigm  # the student's paradigm
+    weak_paradigm: Paradigm  # how weak models are trained
+    weak: ResolvedModel
+    strong: ResolvedModel
+    via: list[ResolvedModel]  # the intermediate models (bootstrap)
     A_fit: pd.DataFrame
     A_select: pd.DataFrame
     B: pd.DataFrame
@@ -128,12 +134,35 @@ class Method:
     name: ClassVar[str]  # set by METHODS.register
     summary: ClassVar[str] = ""  # one line for ``w2s-eval methods``, with the source
     Config: ClassVar[type] = None
-    paradigms: ClassVar[tuple[str, ...]] = ALL_PARADIGMS
+    paradigms: ClassVar[tuple[str, ...] | None] = None  # None: every registered paradigm
     # What the run's reference student (the naive one on the weak labels) is called beside this one.
     baseline_name: ClassVar[str] = "naive"
+    # The method's student *is* the reference student (naive): a run trains no baseline beside it.
+    is_baseline: ClassVar[bool] = False
+    # Without options, the run's models say everything about the method (naive; bootstrap, named by
+    # its via models), so the run id leaves the method out.
+    named_by_models: ClassVar[bool] = False
+    # ``--methods all`` in a sweep runs it (bootstrap needs intermediate models, so is left out).
+    in_all_methods: ClassVar[bool] = True
 
     def __init__(self, options=None):
         self.options = options if options is not None else (self.Config() if self.Config else None)
+
+    @classmethod
+    def paradigm_names(cls) -> list[str]:
+        from ..paradigms import PARADIGMS
+
+        return list(cls.paradigms) if cls.paradigms is not None else PARADIGMS.names()
+
+    @classmethod
+    def plan(cls, via: list[str], gap_via: list[str], gap: str) -> tuple[str, list[str]]:
+        """The hook that shapes the run's plan: (the method the run uses, its intermediate models),
+        given ``--via`` (``via``) and the via rungs of gap ``gap`` (``gap_via``). A method that
+        trains no intermediate models refuses ``--via`` and leaves the gap's rungs unused."""
+        if via:
+            raise UserError(f"--via bootstraps through intermediate models, which is method 'bootstrap'; it cannot "
+                            f"be combined with method {cls.name!r}")
+        return cls.name, []
 
     def training_set(self, ctx: MethodContext) -> TrainingSet:
         raise NotImplementedError

@@ -21,7 +21,7 @@ import pandas as pd
 from ..errors import UserError
 from ..paradigms import linear_model_version, new_model
 from ..splits import unit_hash
-from ..store import atomic_write_parquet, content_hash
+from ..store import atomic_write_parquet, step_key
 from .base import METHODS, Method, MethodContext, TrainingSet
 
 N_FOLDS = 2
@@ -31,6 +31,16 @@ N_FOLDS = 2
 class Bootstrap(Method):
     summary = "through intermediate models, cross-fitted (Burns et al. 2023); chosen by --via"
     baseline_name = "direct"
+    named_by_models = True
+    in_all_methods = False
+
+    @classmethod
+    def plan(cls, via, gap_via, gap):
+        models = list(via or gap_via)
+        if not models:
+            raise UserError(f"method bootstrap needs intermediate models: --via M1,M2, or a gap with via rungs "
+                            f"(gap {gap!r} has none; --gap bootstrap has)")
+        return cls.name, models
 
     def training_set(self, ctx: MethodContext) -> TrainingSet:
         if not ctx.via:
@@ -39,9 +49,9 @@ class Bootstrap(Method):
         cfg, keys = ctx.cfg, ctx.split_keys
         chain_key, labels_B, labels_val, models = ctx.label_key, ctx.weak_B, ctx.weak_val, {}
         for model in ctx.via:
-            key = content_hash(["via", model.fingerprint, ctx.paradigm.name,
-                                *linear_model_version(model, cfg.strong_train), cfg.strong_train.cache_identity(),
-                                keys["B"], keys["val"], keys["test"], chain_key, cfg.seed])
+            key = step_key("via", model.fingerprint, ctx.paradigm.name,
+                           *linear_model_version(model, cfg.strong_train), cfg.strong_train.cache_identity(),
+                           keys["B"], keys["val"], keys["test"], chain_key, cfg.seed)
             folder = ctx.run_step("via", key, relabel_cross_fitted(
                 model, ctx.paradigm, cfg.strong_train, cfg.seed, ctx.task, ctx.B, ctx.val, ctx.test, labels_B, labels_val))
             labels = pd.read_parquet(folder / "labels.parquet").set_index("id")["prob"]

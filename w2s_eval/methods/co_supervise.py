@@ -72,7 +72,7 @@ import pandas as pd
 
 from ..errors import UserError
 from ..paradigms import linear_model_version
-from ..store import content_hash
+from ..store import step_key
 from .base import METHODS, Method, MethodContext, TrainingSet, class_of, training_set_key
 
 GLOBAL_TEACHERS = ("generalist", "ensemble")
@@ -290,8 +290,8 @@ class CoSupervise(Method):
         select_targets = ctx.A_select["label"].to_numpy(float)
         for p in range(parts.max() + 1):
             part = ctx.A_fit[parts == p].reset_index(drop=True)
-            key = content_hash(["co-supervise-teacher", ctx.weak_key, part["id"].tolist(),
-                                ctx.split_keys["B"], ctx.split_keys["val"]])
+            key = step_key("co-supervise-teacher", ctx.weak_key, part["id"].tolist(),
+                           ctx.split_keys["B"], ctx.split_keys["val"])
             folder = ctx.train("co-supervise-teacher", key, ctx.weak, ctx.weak_paradigm, ctx.cfg.weak_train,
                                part, part["label"].to_numpy(float), ctx.A_select, select_targets,
                                predict_on={"B": ctx.B, "val": ctx.val})
@@ -304,11 +304,11 @@ class CoSupervise(Method):
         """A round's student (cached by what it trains on) and its predictions on all of B and val."""
         cfg = ctx.cfg
         student_train = cfg.student.apply(cfg.strong_train)
-        key = content_hash(["co-supervise-student", number, ctx.strong.fingerprint, ctx.paradigm.name,
-                            ctx.paradigm.version, *linear_model_version(ctx.strong, cfg.strong_train),
-                            student_train.cache_identity(), ctx.split_keys["B"], ctx.split_keys["val"],
-                            ctx.split_keys["test"], cfg.seed,
-                            training_set_key("co-supervise-round", None, frame, targets, val_targets)])
+        key = step_key("co-supervise-student", number, ctx.strong.fingerprint, ctx.paradigm.name,
+                       ctx.paradigm.version, *linear_model_version(ctx.strong, cfg.strong_train),
+                       student_train.cache_identity(), ctx.split_keys["B"], ctx.split_keys["val"],
+                       ctx.split_keys["test"], cfg.seed,
+                       training_set_key("co-supervise-round", None, frame, targets, val_targets))
         folder = ctx.train("co-supervise-student", key, ctx.strong, ctx.paradigm, student_train, frame, targets,
                            ctx.val, val_targets, predict_on={"B": ctx.B, "val": ctx.val})
         return ctx.read(folder, "B"), ctx.read(folder, "val")

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..splits import unit_hash
-from ..store import content_hash
+from ..store import step_key
 from .base import MethodContext
 
 
@@ -32,7 +32,7 @@ def committee_labels(ctx: MethodContext, k: int) -> tuple[np.ndarray, np.ndarray
     labels_B, labels_val = [ctx.weak_B], [ctx.weak_val]
     for member in range(1, k):
         sample = resample_groups(ctx.A_fit, ctx.seed, member)
-        key = content_hash(["committee", ctx.weak_key, member, ctx.split_keys["B"], ctx.split_keys["val"]])
+        key = step_key("committee", ctx.weak_key, member, ctx.split_keys["B"], ctx.split_keys["val"])
         folder = ctx.train("committee", key, ctx.weak, ctx.weak_paradigm,
                            ctx.cfg.weak_train, sample, sample["label"].to_numpy(float), ctx.A_select,
                            ctx.A_select["label"].to_numpy(float), predict_on={"B": ctx.B, "val": ctx.val})

@@ -58,7 +58,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UserError
-from ..store import atomic_write_json, atomic_write_parquet, content_hash
+from ..store import atomic_write_json, atomic_write_parquet, step_key
 from ..trainers.bow import is_pairwise
 from .base import METHODS, Method, MethodContext, TrainingSet, class_of, training_set_key
 
@@ -216,10 +216,9 @@ def generate(location: str, prompts: list[str], max_new_tokens: int, temperature
 
 def default_generator(ctx: MethodContext) -> str:
     """The gap's causal-LM strong rung for the run's profile (gaps.yaml ``lm``)."""
-    from ..config import packaged_yaml
-    from ..protocol import resolve_profile
+    from ..config import gap_ladders
 
-    return packaged_yaml("gaps.yaml")[resolve_profile(ctx.cfg.profile)][ctx.cfg.gap]["lm"]["strong"]
+    return gap_ladders()[ctx.cfg.profile][ctx.cfg.gap]["lm"]["strong"]  # ctx.cfg: profile resolved
 
 
 def supervisor_frames(ctx: MethodContext) -> dict[str, pd.DataFrame]:
@@ -236,14 +235,13 @@ def generation_step(ctx: MethodContext, method: str, options: GenerationConfig, 
     generator = resolve_model(options.generator or default_generator(ctx))
     frames = supervisor_frames(ctx)
     prompts = {name: prompts_of(frame) for name, frame in frames.items()}
-    settings = {"max_new_tokens": options.max_new_tokens, "temperature": options.temperature,
-                "batch_size": options.batch_size}  # batching changes padding, hence (slightly) the outputs
     precision = resolve_precision(ctx.cfg.strong_train.precision)  # the generator is a strong-side model
-    if precision != "fp32":  # fp32 keeps the keys made before precision was a setting
-        settings["precision"] = precision
+    settings = {"max_new_tokens": options.max_new_tokens, "temperature": options.temperature,
+                "batch_size": options.batch_size,  # batching changes padding, hence (slightly) the outputs
+                "precision": precision}
     seed = [ctx.seed, sample]
-    key = content_hash([f"{method}-generate", f"prompts-v{PROMPT_VERSION}", generator.fingerprint, prompts, settings,
-                        ctx.split_keys["A"], ctx.split_keys["B"], ctx.split_keys["val"], seed])
+    key = step_key(f"{method}-generate", f"prompts-v{PROMPT_VERSION}", generator.fingerprint, prompts, settings,
+                   ctx.split_keys["A"], ctx.split_keys["B"], ctx.split_keys["val"], seed)
     rows = [(name, row_id, role, prompt) for name, frame in frames.items() for role, texts in prompts[name].items()
             for row_id, prompt in zip(frame["id"], texts)]
 
@@ -272,8 +270,8 @@ def generation_step(ctx: MethodContext, method: str, options: GenerationConfig, 
 def weak_with_context(ctx: MethodContext, method: str, generation_key: str, framed: dict[str, pd.DataFrame]):
     """The weak model retrained on A's ground truth with context (epoch / C chosen on A_select with
     context), labelling B and val with context: (soft labels of B, of val, step folder)."""
-    key = content_hash([f"{method}-weak", ctx.weak_key, generation_key, ctx.split_keys["B"], ctx.split_keys["val"],
-                        f"prompts-v{PROMPT_VERSION}"])
+    key = step_key(f"{method}-weak", ctx.weak_key, generation_key, ctx.split_keys["B"], ctx.split_keys["val"],
+                   f"prompts-v{PROMPT_VERSION}")
     folder = ctx.train(f"{method}-weak", key, ctx.weak, ctx.weak_paradigm, ctx.cfg.weak_train, framed["A_fit"],
                        ctx.A_fit["label"].to_numpy(float), framed["A_select"], ctx.A_select["label"].to_numpy(float),
                        predict_on={"B": framed["B"], "val": framed["val"], "A_select": framed["A_select"]})

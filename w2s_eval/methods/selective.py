@@ -64,7 +64,7 @@ import pandas as pd
 
 from ..errors import UserError
 from ..paradigms import linear_model_version
-from ..store import atomic_write_json, atomic_write_parquet, content_hash
+from ..store import atomic_write_json, atomic_write_parquet, step_key
 from ..trainers.bow import FEATURES_VERSION, fit_soft_logistic, is_pairwise
 from .base import METHODS, Method, MethodContext, TrainingSet, class_of, training_set_key
 
@@ -149,8 +149,8 @@ class Selective(Method):
         first_key, first = self.first_round(ctx)
         own_B, own_val = (own_labels(ctx.read(first, name), o.hard_self_labels) for name in ("B", "val"))
         # P(IK) reads the strong features (their settings are in the first round's key) of A, B and val.
-        pik_key = content_hash(["selective-pik", first_key, f"features-v{FEATURES_VERSION}", keys["A"], keys["B"],
-                                keys["val"], ctx.seed])
+        pik_key = step_key("selective-pik", first_key, f"features-v{FEATURES_VERSION}", keys["A"], keys["B"],
+                           keys["val"], ctx.seed)
         pik_dir = ctx.run_step("selective-pik", pik_key, self.fit_pik(ctx, first))
         pik = pd.read_parquet(pik_dir / "pik.parquet")
         pik_B, pik_val = (pik.loc[pik["split"] == s].set_index("id")["prob"].loc[part["id"]].to_numpy()
@@ -185,10 +185,10 @@ class Selective(Method):
         predicting A, B and val: the strong model's own answers. Returns (key, step folder)."""
         cfg, keys = ctx.cfg, ctx.split_keys
         student_train = cfg.student.apply(cfg.strong_train)
-        key = content_hash(["selective-first", ctx.label_key, ctx.strong.fingerprint, ctx.paradigm.name,
-                            ctx.paradigm.version, *linear_model_version(ctx.strong, student_train),
-                            student_train.cache_identity(), keys["A"], keys["B"], keys["val"], keys["test"],
-                            ctx.seed])
+        key = step_key("selective-first", ctx.label_key, ctx.strong.fingerprint, ctx.paradigm.name,
+                       ctx.paradigm.version, *linear_model_version(ctx.strong, student_train),
+                       student_train.cache_identity(), keys["A"], keys["B"], keys["val"], keys["test"],
+                       ctx.seed)
         folder = ctx.train("selective-first", key, ctx.strong, ctx.paradigm, student_train, ctx.B, ctx.weak_B,
                            ctx.val, ctx.weak_val, predict_on={"A_fit": ctx.A_fit, "A_select": ctx.A_select,
                                                               "B": ctx.B, "val": ctx.val})

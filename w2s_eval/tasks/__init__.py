@@ -7,11 +7,11 @@ per-task run defaults live apart, in ``configs/overrides.yaml``.
 
 from __future__ import annotations
 
-from ..registry import Registry
+from ..registry import Registry, instance_check
 from . import legal, reward, safety, toxicity, utility
 from .base import Task
 
-TASKS: Registry[Task] = Registry("task")
+TASKS: Registry[Task] = Registry("task", instance_check(Task), group="w2s_eval.tasks")
 for _task in (safety.TASK, toxicity.TASK, legal.TASK, reward.TASK, utility.TASK):
     TASKS.register(_task.name)(_task)
 

@@ -43,6 +43,8 @@ from ..errors import UserError
 from ..eval.metrics import accuracy
 from ..models import zoo
 from ..precision import resolve as resolve_precision, scoring
+from ..store import KEY_SCHEMA
+from .interface import write_manifest
 from .losses import check_loss
 
 # Part of the cache key of every step that fits one of these linear models: bump it when their
@@ -105,6 +107,9 @@ LINEAR_LOSSES = ("xent",)
 class BowClassifier:
     paradigm = "classify"
     losses = LINEAR_LOSSES
+    generates = False
+    pretrained_folder = False
+    description = "the builtin TF-IDF bag-of-words model"
 
     def __init__(self, seed: int = 0):
         self.seed = seed
@@ -117,6 +122,10 @@ class BowClassifier:
             return self.vectorizer.transform(frame["reply_a"]) - self.vectorizer.transform(frame["reply_b"])
         return self.vectorizer.transform(frame["text"])
 
+    def configure(self, task):
+        """Nothing to take from the task: a probe gets its question when built (``of``)."""
+        return self
+
     def fit(self, frame, soft_labels, val_frame=None, val_labels=None, loss=None, work_dir=None, weights=None):
         """``work_dir`` is unused: there is no Trainer whose checkpoints it would hold."""
         check_loss(type(self), loss)
@@ -126,13 +135,14 @@ class BowClassifier:
                                        self.history, intercept=not is_pairwise(frame), weights=weights)
         return self
 
-    def predict_proba(self, frame, **_) -> np.ndarray:
+    def predict_proba(self, frame) -> np.ndarray:
         return self.model.predict_proba(self.features(frame))[:, 1]
 
     def save(self, folder: Path):
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / "bow.pkl", "wb") as handle:
             pickle.dump({"vectorizer": self.vectorizer, "model": self.model}, handle)
+        write_manifest(folder, type(self), paradigm=self.paradigm)
 
     @classmethod
     def load(cls, folder: Path) -> "BowClassifier":
@@ -273,6 +283,9 @@ class ProbeClassifier:
 
     paradigm = "classify"
     losses = LINEAR_LOSSES
+    generates = False
+    pretrained_folder = False
+    description = "a probe (logistic regression on a frozen model's hidden states)"
 
     def __init__(self, location: str, max_length: int = 128, seed: int = 0, pair_context: str = "reply",
                  precision: str = "fp32", pooling: str = "mean", question: str = ""):
@@ -307,12 +320,9 @@ class ProbeClassifier:
         fingerprint = model_fingerprint(self.location, self.encoder)
         settings = {
             "model": fingerprint or f"unidentified:{self.location}", "max_length": self.max_length,
-            "pooling": "mean", "dtype": str(self.encoder.dtype), "transformers": transformers.__version__,
+            "pooling": self.pooling, "dtype": str(self.encoder.dtype), "autocast": self.precision,
+            "transformers": transformers.__version__, "key_schema": KEY_SCHEMA,
         }
-        if self.pooling != "mean":  # the texts it embeds are prompts, which their text keys tell apart
-            settings["pooling"] = self.pooling
-        if self.precision != "fp32":  # computed under autocast (fp32 keeps the keys made before)
-            settings["autocast"] = self.precision
         identity = json.dumps(settings, sort_keys=True)
         if identity not in _CACHES:
             digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
@@ -380,6 +390,10 @@ class ProbeClassifier:
 
         return in_context(frame["reply_a"]) - in_context(frame["reply_b"])
 
+    def configure(self, task):
+        """Nothing to take from the task: a probe gets its question when built (``of``)."""
+        return self
+
     def fit(self, frame, soft_labels, val_frame=None, val_labels=None, loss=None, work_dir=None, weights=None):
         """``work_dir`` is unused: there is no Trainer whose checkpoints it would hold."""
         check_loss(type(self), loss)
@@ -388,7 +402,7 @@ class ProbeClassifier:
                                        self.seed, self.history, intercept=not is_pairwise(frame), weights=weights)
         return self
 
-    def predict_proba(self, frame, **_) -> np.ndarray:
+    def predict_proba(self, frame) -> np.ndarray:
         return self.model.predict_proba(self.features(frame))[:, 1]
 
     def save(self, folder: Path):
@@ -396,6 +410,7 @@ class ProbeClassifier:
         with open(folder / "probe.pkl", "wb") as handle:
             pickle.dump({"base": self.location, "max_length": self.max_length, "pair_context": self.pair_context,
                          "pooling": self.pooling, "question": self.question, "model": self.model}, handle)
+        write_manifest(folder, type(self), paradigm=self.paradigm, base=self.location)
 
     @classmethod
     def load(cls, folder: Path) -> "ProbeClassifier":

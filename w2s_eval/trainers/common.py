@@ -6,7 +6,6 @@ One place for these so that classify, reward, SFT and DPO differ only in what th
 
 from __future__ import annotations
 
-import json
 import os
 import math
 from pathlib import Path
@@ -21,11 +20,11 @@ from .. import distributed
 from ..config import TrainConfig, top_layer_count
 from ..errors import UserError
 from ..precision import resolve as resolve_precision
+from .interface import read_manifest, write_manifest
 from .top_layers import build_lower_part, check_top_k_supported, lower_layer_count, lower_linear_names
 
 FINETUNE_MODES = ("full", "lora", "head", "probe")
 QUANT_MODES = ("auto", "none", "8bit", "4bit")
-MANIFEST = "w2s_model.json"
 
 
 def on_cuda() -> bool:
@@ -236,14 +235,6 @@ def val_callbacks(cfg: TrainConfig, predict: Callable, val_frame, val_labels) ->
     return []
 
 
-def write_manifest(folder: Path, **meta):
-    (folder / MANIFEST).write_text(json.dumps(meta, indent=2))
-
-
-def read_manifest(folder: Path) -> dict:
-    return json.loads((folder / MANIFEST).read_text())
-
-
 def length_sorted_batches(lengths, batch_size: int):
     """Index batches over examples sorted by length (little padding), for inference."""
     order = np.argsort(lengths, kind="stable")
@@ -262,6 +253,9 @@ class TrainedModel:
     paradigm = ""
     # The W2S losses (trainers/losses.py) this model's fit trains with; each model class says.
     losses: Collection[str] = ()
+    generates = False  # CausalLM: True (trainers/interface.py)
+    pretrained_folder = True
+    description = "a transformers model"
     auto_class = None
     load_kwargs: dict = {}
     task_type = "SEQ_CLS"
@@ -293,6 +287,10 @@ class TrainedModel:
             model.config.pad_token_id = pad_token_id if pad_token_id is not None else load_tokenizer(location).pad_token_id
         return model
 
+    def configure(self, task):
+        """Nothing to take from the task (an SFT policy takes its question and answer words)."""
+        return self
+
     def finish_training(self, trainer, callbacks):
         """Keep the trained model and its loss / validation history."""
         self.model = trainer.model
@@ -303,7 +301,7 @@ class TrainedModel:
         folder.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(folder)
         self.tokenizer.save_pretrained(folder)
-        write_manifest(folder, paradigm=self.paradigm, base=self.location, finetune=self.train_cfg.finetune,
+        write_manifest(folder, type(self), paradigm=self.paradigm, base=self.location, finetune=self.train_cfg.finetune,
                        quant=self.quant, max_length=self.train_cfg.max_length, precision=self.precision,
                        task_type=self.task_type, lora_layers=self.train_cfg.lora_layers,
                        **self.extra_manifest())

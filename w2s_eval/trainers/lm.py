@@ -7,12 +7,13 @@ from contextlib import nullcontext
 
 import numpy as np
 import torch
+from peft import PeftModel
 from torch.utils.checkpoint import checkpoint
 from transformers import AutoModelForCausalLM
 
 from ..precision import scoring
 from .common import TrainedModel, quiet_progress, training_kwargs, val_callbacks
-from .top_layers import cached_lower_layers
+from .top_layers import cached_lower_layers, without_adapters
 
 
 class CausalLM(TrainedModel):
@@ -20,6 +21,7 @@ class CausalLM(TrainedModel):
     training run on prompt / completion or preference rows."""
 
     auto_class = AutoModelForCausalLM
+    generates = True
     task_type = "CAUSAL_LM"
     train_head = False  # the LM head is pretrained: adapters go on the body only
 
@@ -81,7 +83,7 @@ class CausalLM(TrainedModel):
         self.model.eval()
         order = np.argsort(lengths, kind="stable")
         out = None
-        adapters_off = self.model.disable_adapter() if reference and hasattr(self.model, "disable_adapter") else nullcontext()
+        adapters_off = self.model.disable_adapter() if reference and isinstance(self.model, PeftModel) else nullcontext()
         with adapters_off:
             for start in range(0, len(order), batch_size):
                 index = order[start:start + batch_size]
@@ -157,7 +159,7 @@ def final_hidden_states(model, batch: dict, keep: int, lower_part=None) -> tuple
     """
     states = batch.get("lower_states")
     inner = getattr(model, "module", model)
-    base = inner.get_base_model() if hasattr(inner, "get_base_model") else inner  # under adapters
+    base = without_adapters(inner)
     head, recorder = base.get_output_embeddings(), HeadInputs()
     base.set_output_embeddings(recorder)
     try:

@@ -22,7 +22,17 @@ import torch.nn.functional as F
 from ..errors import UserError
 from ..registry import Registry
 
-LOSSES: Registry = Registry("loss")
+
+def _check_loss_class(name: str, cls):
+    """A loss is a dataclass (its fields are its parameters, in the student's cache key) that is
+    called on (logits, soft, progress, weights) and declares its ``version``."""
+    if not (isinstance(cls, type) and dataclasses.is_dataclass(cls) and callable(cls)
+            and "__call__" in dir(cls) and isinstance(getattr(cls, "version", None), int)):
+        raise TypeError(f"loss {name!r}: expected a dataclass with __call__(logits, soft, progress, weights) "
+                        f"and an integer class attribute version, got {cls!r}")
+
+
+LOSSES: Registry = Registry("loss", _check_loss_class, group="w2s_eval.losses")
 
 # Below this many optimizer steps of warm-up, the weight of a warm-up loss jumps to its final
 # value at once: the schedule exists on paper only.
@@ -58,6 +68,8 @@ def target_xent(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tens
 @dataclass
 class XentLoss:
     """Plain cross-entropy on the supervisor's soft labels (the naive W2S baseline)."""
+
+    version = 1  # bumped when the loss's code changes its results (the student's cache key holds it)
 
     def __call__(self, logits, soft, progress: float, weights=None) -> torch.Tensor:
         return soft_xent(logits, soft, weights)
@@ -126,6 +138,8 @@ class ProductLoss:
     alpha weighs the weak model, beta the student; both are 1 there, as here. The openai class
     also takes a ``warmup_frac`` it never uses; it is left out.
     """
+
+    version = 1
 
     alpha: float = 1.0
     beta: float = 1.0

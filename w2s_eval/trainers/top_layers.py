@@ -36,11 +36,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from peft import PeftModel
 
 from ..config import LORA_LAYERS_EXPECTED, top_layer_count
 from ..errors import UserError
 from ..models import zoo
 from ..precision import autocast
+from ..store import KEY_SCHEMA
 from .bow import ShardedCache, model_fingerprint
 
 
@@ -103,6 +105,11 @@ def lower_linear_names(model, n_lower: int) -> set[str]:
     return {name for name, m in model.named_modules() if isinstance(m, torch.nn.Linear) and id(m) in inside}
 
 
+def without_adapters(model):
+    """The transformers model itself: under peft's wrapper when it has adapters."""
+    return model.get_base_model() if isinstance(model, PeftModel) else model
+
+
 class HiddenStateCache(ShardedCache):
     """Hidden states entering the first adapted layer, per token sequence (``sequence_key``): in
     memory, and on disk under ``<cache_base>/hidden-states/<key>-below<n>/`` when the model has a
@@ -143,7 +150,7 @@ class LowerPart:
 
     def __init__(self, model, location: str, n_lower: int, precision: str, quant: str):
         self.model, self.n_lower, self.precision = model, n_lower, precision
-        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        base = without_adapters(model)
         self.layers = layer_stack(base)[:n_lower]
         self.returns_tuple: bool | None = None  # MPNet's layers return (states, ...), others a tensor
         self.sequences_computed = 0  # sequences run through the lower layers by this object
@@ -158,7 +165,7 @@ class LowerPart:
         fingerprint = model_fingerprint(location, base)
         settings = {"model": fingerprint or f"unidentified:{location}", "layers_below": self.n_lower,
                     "dtype": str(base.dtype), "quant": quant, "precision": self.precision,
-                    "transformers": transformers.__version__}
+                    "transformers": transformers.__version__, "key_schema": KEY_SCHEMA}
         identity = json.dumps(settings, sort_keys=True)
         if identity not in _CACHES:
             digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
