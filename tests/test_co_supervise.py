@@ -111,15 +111,16 @@ def test_clusters_are_seeded_and_follow_the_features():
 
 
 @pytest.mark.parametrize("option, value, message", [
-    ("n_teachers", 1, "n_teachers must be an integer of at least 2"),
-    ("rounds", 0, "rounds must be an integer of at least 1"),
-    ("teacher_student_threshold", 1.0, r"teacher_student_threshold must be a number in \[0, 1\)"),
-    ("local_global_threshold", -0.1, r"local_global_threshold must be a number in \[0, 1\)"),
-    ("global_teacher", "oracle", "global_teacher must be one of generalist, ensemble"),
-    ("soft_labels", "yes", "soft_labels must be true or false"),
+    ("n_teachers", 1, "n_teachers: expected an integer of at least 2"),
+    ("rounds", 0, "rounds: expected an integer of at least 1"),
+    ("teacher_student_threshold", 1.0, r"teacher_student_threshold: expected a number in \[0, 1\)"),
+    ("local_global_threshold", -0.1, r"local_global_threshold: expected a number in \[0, 1\)"),
+    ("global_teacher", "oracle", "global_teacher: expected one of generalist, ensemble"),
+    ("soft_labels", "yes", "soft_labels: expected bool, got 'yes'"),
+    ("domains", "", "domains: expected auto, clusters or a column name"),
 ])
 def test_bad_options_name_themselves(option, value, message):
-    with pytest.raises(UserError, match=f"method co-supervise: {message}"):
+    with pytest.raises(UserError, match=f"method 'co-supervise': {message}"):
         make_method("co-supervise", {option: value})
 
 

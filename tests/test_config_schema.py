@@ -89,3 +89,19 @@ def test_the_validator_and_the_json_schema_agree_at_each_bound(key, outside, ins
         check_values(bad)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad.to_dict(), schema)
+
+
+@pytest.mark.parametrize("method,options", [("confident", {"share": 2}), ("reliability", {"variant": "vote"}),
+                                            ("selective", {"alpha": 1.0}), ("co-supervise", {"rounds": 0}),
+                                            ("debate", {"max_new_tokens": 0}), ("naive", {"share": 0.3})])
+def test_method_options_are_checked_by_the_same_schema(method, options):
+    from w2s_eval.methods import METHODS, make_method
+
+    schema = json_schema()
+    with pytest.raises(UserError, match=f"method '{method}'[: ]"):
+        make_method(method, options)
+    cfg = RunConfig(method=method, method_options=options)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(cfg.to_dict(), schema)
+    for name in METHODS:  # every method's defaults are valid under it
+        jsonschema.validate(RunConfig(method=name).to_dict(), schema)

@@ -102,12 +102,13 @@ def test_a_generation_is_read_as_its_first_paragraph():
 # -- options ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("method, options, message", [
-    ("debate", {"max_new_tokens": 0}, "method debate: max_new_tokens must be a whole number, at least 1"),
-    ("debate", {"temperature": -1}, "method debate: temperature must be a number, at least 0"),
-    ("debate", {"samples": 3}, "method debate: samples=3 needs temperature > 0"),
-    ("debate", {"samples": 0, "temperature": 0.7}, "method debate: samples must be a whole number"),
-    ("explain", {"batch_size": 0}, "method explain: batch_size must be a whole number, at least 1"),
-    ("explain", {"generator": ""}, "method explain: generator must be a model name"),
+    ("debate", {"max_new_tokens": 0}, "method 'debate': max_new_tokens: expected a whole number, at least 1"),
+    ("debate", {"max_new_tokens": 2.5}, "method 'debate': max_new_tokens: expected int, got 2.5"),
+    ("debate", {"temperature": -1}, "method 'debate': temperature: expected a number, at least 0"),
+    ("debate", {"samples": 3}, "method 'debate': samples=3 needs temperature > 0"),
+    ("debate", {"samples": 0, "temperature": 0.7}, "method 'debate': samples: expected a whole number"),
+    ("explain", {"batch_size": 0}, "method 'explain': batch_size: expected a whole number, at least 1"),
+    ("explain", {"generator": ""}, "method 'explain': generator: expected a model name"),
     ("explain", {"samples": 2}, "method 'explain': unknown option 'samples'"),
 ])
 def test_bad_options_fail_in_one_line_naming_the_option(method, options, message):

@@ -34,7 +34,7 @@ def test_unknown_method_and_option_errors_list_the_valid_ones():
         make_method("nope")
     with pytest.raises(UserError, match=r"method 'confident': unknown option 'fraction'; valid options: share"):
         make_method("confident", {"fraction": 0.3})
-    with pytest.raises(UserError, match=r"share must be in \(0, 1\]"):
+    with pytest.raises(UserError, match=r"method 'confident': share: expected a share in \(0, 1\], got "):
         make_method("confident", {"share": 0})
     with pytest.raises(UserError, match="method 'naive' takes no options"):
         make_method("naive", {"k": 3})
@@ -49,7 +49,7 @@ def test_method_specs_name_a_method_and_its_options():
     assert parse_method_spec("naive") == ("naive", {})
     with pytest.raises(UserError, match="expected NAME or NAME:OPTION=VALUE"):
         parse_method_spec("reliability:variant")
-    with pytest.raises(UserError, match="variant must be one of filter, reweight"):
+    with pytest.raises(UserError, match="variant: expected one of filter, reweight"):
         parse_method_spec("reliability:variant=drop")
 
 

@@ -1,6 +1,7 @@
 """The run record (run_folder.py): a status from the first step, read back through one function."""
 
 import json
+import os
 
 import pytest
 
@@ -51,3 +52,20 @@ def test_a_run_that_raises_is_recorded_failed_and_a_sweep_does_not_reuse_it(tmp_
     out = run_sweep(SweepGrid(tasks=["toxicity"]), tmp_path / "sweep", cfg, quiet=True, runs_dir=tmp_path)
     row = read_sweep(out).iloc[0]
     assert row["status"] == "failed" and not row["reused"]
+
+
+def test_a_resumed_run_removes_what_a_killed_run_was_writing_and_nothing_of_a_live_one(tmp_path):
+    import subprocess
+    import sys
+
+    from w2s_eval import run_folder
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    orphan = run_dir / f".predictions.parquet.tmp-{int(dead.stdout)}"  # its writer was killed (it has exited)
+    live = run_dir / f".report.md.tmp-{os.getpid()}"  # another run writing the folder right now
+    orphan.write_text("half a file")
+    live.write_text("being written")
+    run_folder.start(run_dir, {"task": "toxicity"})
+    assert not orphan.exists() and live.exists() and (run_dir / "config.yaml").exists()

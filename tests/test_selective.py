@@ -72,7 +72,7 @@ def test_pik_reads_pairs_as_the_same_when_their_sides_swap():
                                             ({"smooth_self_labels": "yes"}, "smooth_self_labels"),
                                             ({"hard_self_labels": 1}, "hard_self_labels")])
 def test_bad_options_are_one_line_errors_naming_the_option(options, named):
-    with pytest.raises(UserError, match=rf"method selective: {named} ") as error:
+    with pytest.raises(UserError, match=rf"method 'selective': {named}: expected ") as error:
         make_method("selective", options)
     assert "\n" not in str(error.value)
 

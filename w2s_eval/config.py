@@ -100,6 +100,24 @@ def _expected(meta: dict) -> str:
     return meta.get("expected") or f"one of {', '.join(map(str, _choices(meta)))}"
 
 
+class Settings:
+    """Base of a plug-in's options dataclass (a method's config): on construction, each field's value
+    is checked against its type and the bounds its ``setting`` declares, as the run config's are,
+    then ``check`` applies the rules that tie fields together. Errors name the field; the registry
+    (``registry.check_options``) prefixes the plug-in."""
+
+    def __post_init__(self):
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, _check_value(getattr(self, f.name), hints[f.name], f.name))
+        for key, value, expected in _setting_problems(self):
+            raise UserError(f"{key}: expected {expected}, got {value!r}")
+        self.check()
+
+    def check(self):
+        """Rules between fields (each field's own bounds are already checked)."""
+
+
 @dataclass
 class TrainConfig:
     """How one model is trained (classify paradigm)."""
@@ -514,8 +532,18 @@ def json_schema() -> dict:
         described = {"description": " ".join(doc.split())} if doc and not doc.startswith(cls.__name__ + "(") else {}
         return {"type": "object", **described, "properties": properties, "additionalProperties": False}
 
+    # A method's options follow its own config class (methods/*.py, a Settings dataclass), chosen by
+    # the method's name; a method without options takes none.
+    from .methods import METHODS
+
+    definitions, rules = {}, []
+    for name, method in METHODS.items():
+        options = of(method.Config) if method.Config else {"type": "object", "maxProperties": 0}
+        definitions[f"method-{name}"] = options
+        rules.append({"if": {"properties": {"method": {"const": name}}, "required": ["method"]},
+                      "then": {"properties": {"method_options": {"$ref": f"#/$defs/method-{name}"}}}})
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "w2s-eval run config",
-            **of(RunConfig)}
+            **of(RunConfig), "allOf": rules, "$defs": definitions}
 
 
 def _nest(key: str, value) -> dict:

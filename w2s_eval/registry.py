@@ -125,7 +125,8 @@ class Registry(MutableMapping, Generic[T]):
 
 
 def check_options(kind: str, name: str, config_class, options: dict) -> object:
-    """``config_class(**options)`` with errors that name the plug-in and the bad option."""
+    """``config_class(**options)`` with errors that name the plug-in and the bad option (a
+    ``config.Settings`` class checks each option's type and declared bounds)."""
     import dataclasses
 
     fields = {f.name for f in dataclasses.fields(config_class)}
@@ -133,7 +134,10 @@ def check_options(kind: str, name: str, config_class, options: dict) -> object:
     if unknown:
         raise UserError(f"{kind} {name!r}: unknown option {unknown[0]!r}; valid options: "
                         f"{', '.join(sorted(fields)) or '(none)'}")
-    return config_class(**options)
+    try:
+        return config_class(**options)
+    except UserError as exc:
+        raise UserError(f"{kind} {name!r}: {exc}") from None
 
 
 def subclass_check(base: type) -> Callable[[str, object], None]:

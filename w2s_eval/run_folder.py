@@ -27,7 +27,7 @@ import yaml
 
 from . import __version__
 from .errors import UserError
-from .store import atomic_write_json, atomic_write_yaml, unwritable_reason
+from .store import atomic_write_json, atomic_write_yaml, remove_orphaned_tmp_files, unwritable_reason
 
 SCHEMA = 2
 STATUSES = ("running", "done", "failed")
@@ -86,7 +86,10 @@ def read_predictions(run_dir: str | Path) -> pd.DataFrame:
 
 
 def start(run_dir: Path, config: dict):
-    """A run begins: its config, and a record saying it is running."""
+    """A run begins (or resumes): its config, and a record saying it is running. A resumed run first
+    removes what its killed predecessor was writing."""
+    if run_dir.is_dir():
+        remove_orphaned_tmp_files(run_dir)
     atomic_write_yaml(run_dir / CONFIG, config)
     atomic_write_json(run_dir / RECORD, {"schema": SCHEMA, "status": "running", "w2s_eval": __version__})
 

@@ -106,6 +106,30 @@ def _replace_atomically(path: Path, write: Callable[[Path], None]):
         raise
 
 
+def remove_orphaned_tmp_files(folder: Path) -> list[str]:
+    """Remove the tmp files that ``_replace_atomically`` left in ``folder`` when its process was
+    killed mid-write (``kill -9`` cannot be cleaned up after); a tmp file of a live process (another
+    run writing the same folder) stays. Returns the names removed."""
+    removed = []
+    for tmp in folder.glob(".*.tmp-*"):
+        pid = tmp.name.rpartition(".tmp-")[2]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        tmp.unlink(missing_ok=True)
+        removed.append(tmp.name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
 def atomic_write_text(path: Path, text: str):
     _replace_atomically(path, lambda tmp: tmp.write_text(text))
 

@@ -70,6 +70,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..config import Settings, setting
 from ..errors import UserError
 from ..paradigms import linear_model_version
 from ..store import step_key
@@ -79,46 +80,29 @@ GLOBAL_TEACHERS = ("generalist", "ensemble")
 
 
 @dataclass
-class CoSuperviseConfig:
-    n_teachers: int = 4  # specialised weak teachers (parts of A); fewer when A has fewer domains
+class CoSuperviseConfig(Settings):
+    # specialised weak teachers (parts of A); fewer when A has fewer domains
+    n_teachers: int = setting(4, ge=2, expected="an integer of at least 2")
     # How A is split between the teachers: "auto" (the column target_group when the task has it,
     # else clusters), "clusters" (k-means of the strong model's features), or a column of the task.
     domains: str = "auto"
-    rounds: int = 2  # students trained by the method (round 0 on the generalist), each assigning the next
+    # students trained by the method (round 0 on the generalist), each assigning the next
+    rounds: int = setting(2, ge=1, expected="an integer of at least 1")
     # Reject an example when the previous student's probability of its assigned teacher's label is
     # below this (0.5: any disagreement, CSL's top-1 consistency; 0: the rule is off).
-    teacher_student_threshold: float = 0.5
+    teacher_student_threshold: float = setting(0.5, ge=0, lt=1, expected="a number in [0, 1)")
     # Reject an example when the global teacher's probability of its assigned teacher's label is
     # below this (0.5: any disagreement; 0: the rule is off).
-    local_global_threshold: float = 0.5
-    global_teacher: str = "generalist"  # generalist (the run's weak model on all of A) | ensemble (mean of teachers)
+    local_global_threshold: float = setting(0.5, ge=0, lt=1, expected="a number in [0, 1)")
+    # generalist (the run's weak model on all of A) | ensemble (mean of teachers)
+    global_teacher: str = setting("generalist", choices=GLOBAL_TEACHERS)
     soft_labels: bool = True  # True: the assigned teacher's probability (CSL's code default); False: its hard label
-    min_teacher_examples: int = 20  # a part of A smaller than this (or with one class) joins another part
+    # a part of A smaller than this (or with one class) joins another part
+    min_teacher_examples: int = setting(20, ge=2, expected="an integer of at least 2")
 
-    def __post_init__(self):
-        def whole(name, least):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise UserError(f"method co-supervise: {name} must be an integer of at least {least}, got {value!r}")
-
-        def probability(name):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-                raise UserError(f"method co-supervise: {name} must be a number in [0, 1), got {value!r}")
-
-        whole("n_teachers", 2)
-        whole("rounds", 1)
-        whole("min_teacher_examples", 2)
-        probability("teacher_student_threshold")
-        probability("local_global_threshold")
-        if not isinstance(self.domains, str) or not self.domains:
-            raise UserError(f"method co-supervise: domains must be auto, clusters or a column name, "
-                            f"got {self.domains!r}")
-        if self.global_teacher not in GLOBAL_TEACHERS:
-            raise UserError(f"method co-supervise: global_teacher must be one of {', '.join(GLOBAL_TEACHERS)}, "
-                            f"got {self.global_teacher!r}")
-        if not isinstance(self.soft_labels, bool):
-            raise UserError(f"method co-supervise: soft_labels must be true or false, got {self.soft_labels!r}")
+    def check(self):
+        if not self.domains:
+            raise UserError(f"domains: expected auto, clusters or a column name, got {self.domains!r}")
 
 
 # -- splitting A between the teachers ---------------------------------------------------------

@@ -16,17 +16,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import UserError
+from ..config import Settings, setting
 from .base import METHODS, Method, MethodContext, TrainingSet, class_of, training_set_key
 
 
 @dataclass
-class ConfidentConfig:
-    share: float = 0.5  # share of each predicted class kept, most confident first, in (0, 1]
-
-    def __post_init__(self):
-        if not 0 < self.share <= 1:
-            raise UserError(f"method confident: share must be in (0, 1], got {self.share!r}")
+class ConfidentConfig(Settings):
+    # share of each predicted class kept, most confident first
+    share: float = setting(0.5, gt=0, le=1, expected="a share in (0, 1]")
 
 
 def most_confident(soft: np.ndarray, share: float) -> np.ndarray:

@@ -57,6 +57,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..config import Settings, setting
 from ..errors import UserError
 from ..store import atomic_write_json, atomic_write_parquet, step_key
 from ..trainers.bow import is_pairwise
@@ -70,51 +71,40 @@ N_SHOWN = 8  # generations kept in generations.json for a reader
 # -- options -------------------------------------------------------------------------------------
 
 @dataclass
-class GenerationConfig:
-    generator: str | None = None  # causal LM that writes (a zoo name, folder or hub id); None: the gap's
-    #                               causal-LM strong rung for the run's profile (gemma3-270m on cpu)
-    max_new_tokens: int = 16  # tokens each argument / explanation may have (a CPU budget: docs/methods.md)
-    temperature: float = 0.0  # 0: greedy; > 0: sampling at this temperature, seeded by (seed, sample)
-    batch_size: int = 16  # prompts generated together (left-padded)
-    max_text_words: int = 200  # the example's text is cut to its first words in a prompt
+class GenerationConfig(Settings):
+    # causal LM that writes (a zoo name, folder or hub id); None: the gap's causal-LM strong rung for
+    # the run's profile (gemma3-270m on cpu)
+    generator: str | None = None
+    # tokens each argument / explanation may have (a CPU budget: docs/methods.md)
+    max_new_tokens: int = setting(16, ge=1, expected="a whole number, at least 1")
+    # 0: greedy; > 0: sampling at this temperature, seeded by (seed, sample)
+    temperature: float = setting(0.0, ge=0, expected="a number, at least 0")
+    batch_size: int = setting(16, ge=1, expected="a whole number, at least 1")  # prompts generated together
+    # the example's text is cut to its first words in a prompt
+    max_text_words: int = setting(200, ge=1, expected="a whole number, at least 1")
 
-    def check(self, method: str):
-        def whole(x) -> bool:
-            return isinstance(x, int) and not isinstance(x, bool)
-
-        def number(x) -> bool:
-            return isinstance(x, (int, float)) and not isinstance(x, bool)
-
-        at_least_1 = "a whole number, at least 1"
-        for ok, name, expected in (
-                (self.generator is None or (isinstance(self.generator, str) and self.generator.strip()),
-                 "generator", "a model name (zoo name, folder or hub id) or null"),
-                (whole(self.max_new_tokens) and self.max_new_tokens >= 1, "max_new_tokens", at_least_1),
-                (number(self.temperature) and self.temperature >= 0, "temperature", "a number, at least 0"),
-                (whole(self.batch_size) and self.batch_size >= 1, "batch_size", at_least_1),
-                (whole(self.max_text_words) and self.max_text_words >= 1, "max_text_words", at_least_1)):
-            if not ok:
-                raise UserError(f"method {method}: {name} must be {expected}, got {getattr(self, name)!r}")
+    def check(self):
+        if self.generator is not None and not self.generator.strip():
+            raise UserError(f"generator: expected a model name (zoo name, folder or hub id) or null, "
+                            f"got {self.generator!r}")
 
 
 @dataclass
 class DebateConfig(GenerationConfig):
-    samples: int = 1  # weak models, each over its own sample of arguments, averaged (Lang et al.'s
-    #                   ensemble); > 1 needs temperature > 0 (greedy arguments would all be one sample)
+    # weak models, each over its own sample of arguments, averaged (Lang et al.'s ensemble); > 1
+    # needs temperature > 0 (greedy arguments would all be one sample)
+    samples: int = setting(1, ge=1, expected="a whole number, at least 1")
 
-    def __post_init__(self):
-        self.check("debate")
-        if not (isinstance(self.samples, int) and not isinstance(self.samples, bool) and self.samples >= 1):
-            raise UserError(f"method debate: samples must be a whole number, at least 1, got {self.samples!r}")
+    def check(self):
+        super().check()
         if self.samples > 1 and self.temperature == 0:
-            raise UserError(f"method debate: samples={self.samples} needs temperature > 0 (greedy arguments are "
-                            f"identical in every sample)")
+            raise UserError(f"samples={self.samples} needs temperature > 0 (greedy arguments are identical in every "
+                            f"sample)")
 
 
 @dataclass
 class ExplainConfig(GenerationConfig):
-    def __post_init__(self):
-        self.check("explain")
+    pass
 
 
 # -- prompts and context (pure) -----------------------------------------------------------------

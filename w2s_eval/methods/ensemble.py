@@ -11,18 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import UserError
+from ..config import Settings, setting
 from .base import METHODS, Method, MethodContext, TrainingSet, training_set_key
 from .committee import committee_labels
 
 
 @dataclass
-class EnsembleConfig:
-    k: int = 4  # weak models, the run's weak model included
-
-    def __post_init__(self):
-        if self.k < 2:
-            raise UserError(f"method ensemble: k must be at least 2 weak models, got {self.k!r}")
+class EnsembleConfig(Settings):
+    k: int = setting(4, ge=2, expected="at least 2 weak models")  # the run's weak model included
 
 
 @METHODS.register("ensemble")

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import UserError
+from ..config import Settings, setting
 from .base import METHODS, Method, MethodContext, TrainingSet, training_set_key
 from .committee import committee_labels
 
@@ -36,21 +36,14 @@ VARIANTS = ("filter", "reweight")
 
 
 @dataclass
-class ReliabilityConfig:
-    variant: str = "filter"  # filter | reweight
-    k: int = 4  # weak models queried per example (the run's weak model included)
-    keep_percentile: float = 50.0  # filter: keep examples whose entropy is at most this percentile
-    temperature: float = 1.0  # reweight: softmax temperature of the answer scores
-
-    def __post_init__(self):
-        if self.variant not in VARIANTS:
-            raise UserError(f"method reliability: variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
-        if self.k < 2:
-            raise UserError(f"method reliability: k must be at least 2 weak models, got {self.k!r}")
-        if not 0 < self.keep_percentile <= 100:
-            raise UserError(f"method reliability: keep_percentile must be in (0, 100], got {self.keep_percentile!r}")
-        if not self.temperature > 0:
-            raise UserError(f"method reliability: temperature must be positive, got {self.temperature!r}")
+class ReliabilityConfig(Settings):
+    variant: str = setting("filter", choices=VARIANTS)
+    # weak models queried per example (the run's weak model included)
+    k: int = setting(4, ge=2, expected="at least 2 weak models")
+    # filter: keep examples whose entropy is at most this percentile
+    keep_percentile: float = setting(50.0, gt=0, le=100, expected="a percentile in (0, 100]")
+    # reweight: softmax temperature of the answer scores
+    temperature: float = setting(1.0, gt=0, expected="a positive temperature")
 
 
 def vote_counts(labels: np.ndarray) -> np.ndarray:

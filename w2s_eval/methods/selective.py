@@ -62,7 +62,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..errors import UserError
+from ..config import Settings, setting
 from ..paradigms import linear_model_version
 from ..store import atomic_write_json, atomic_write_parquet, step_key
 from ..trainers.bow import FEATURES_VERSION, fit_soft_logistic, is_pairwise
@@ -72,31 +72,17 @@ FIRST_ROUND_COLUMN = "selective:first-round"
 
 
 @dataclass
-class SelectiveConfig:
-    threshold: float = 0.5  # P(IK) at or above which the student learns the strong model's own label, in [0, 1]
-    k: int = 10  # neighbours per example in the smoothing graph (capped at the split's size − 1)
-    alpha: float = 0.5  # smoothing weight of the neighbours' labels against the example's own, in [0, 1)
-    iterations: int = 10  # rounds of label spreading; 0: no smoothing
+class SelectiveConfig(Settings):
+    # P(IK) at or above which the student learns the strong model's own label
+    threshold: float = setting(0.5, ge=0, le=1, expected="a number in [0, 1]")
+    # neighbours per example in the smoothing graph (capped at the split's size − 1)
+    k: int = setting(10, ge=1, expected="a whole number of neighbours, at least 1")
+    # smoothing weight of the neighbours' labels against the example's own
+    alpha: float = setting(0.5, ge=0, lt=1, expected="a number in [0, 1)")
+    iterations: int = setting(10, ge=0, expected="a whole number, at least 0")  # rounds of label spreading; 0: none
     smooth_self_labels: bool = False  # also smooth the self-labelled examples (the paper smooths weak labels)
     hard_self_labels: bool = True  # self-labels as the first round's hard answer (0/1, as the paper's generated
     #                                answers); false: its probability
-
-    def __post_init__(self):
-        def number(x) -> bool:
-            return isinstance(x, (int, float)) and not isinstance(x, bool)
-
-        def whole(x) -> bool:
-            return isinstance(x, int) and not isinstance(x, bool)
-
-        for ok, name, expected in (
-                (number(self.threshold) and 0 <= self.threshold <= 1, "threshold", "a number in [0, 1]"),
-                (whole(self.k) and self.k >= 1, "k", "a whole number of neighbours, at least 1"),
-                (number(self.alpha) and 0 <= self.alpha < 1, "alpha", "a number in [0, 1)"),
-                (whole(self.iterations) and self.iterations >= 0, "iterations", "a whole number, at least 0"),
-                (isinstance(self.smooth_self_labels, bool), "smooth_self_labels", "true or false"),
-                (isinstance(self.hard_self_labels, bool), "hard_self_labels", "true or false")):
-            if not ok:
-                raise UserError(f"method selective: {name} must be {expected}, got {getattr(self, name)!r}")
 
 
 def selective_targets(weak: np.ndarray, own: np.ndarray, pik: np.ndarray,
