@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ MAX_EPOCHS = 1000
 MAX_BOOTSTRAP = 1_000_000
 ZERO_SHOT_MODES = ("auto", "none")
 LORA_LAYERS_EXPECTED = "all or top-K, K a positive number of layers (e.g. top-2)"
-LORA_LAYERS_PATTERN = r"^(all|top-[1-9][0-9]*)$"
+LORA_LAYERS_PATTERN = r"^(all|top-0*[1-9][0-9]*)$"  # what top_layer_count accepts
 
 
 # Names that live in modules importing this one: read when a config is checked.
@@ -71,12 +72,14 @@ def _splits():
 
 
 def setting(default=dataclasses.MISSING, *, default_factory=dataclasses.MISSING, expected: str = "",
-            ge=None, gt=None, le=None, lt=None, choices=None, keys=None):
+            ge=None, gt=None, le=None, lt=None, choices=None, pattern=None, keys=None):
     """A config field with its bounds declared once. ``expected``: a valid value in words, for the
     error; ``ge`` / ``gt`` / ``le`` / ``lt``: numeric bounds; ``choices``: the valid values (a tuple, or
-    a function returning one); for a mapping, the bounds hold for each of its values and ``keys`` (a
-    function) gives its valid keys. None is valid wherever the field's type allows it."""
-    meta = {"expected": expected, "ge": ge, "gt": gt, "le": le, "lt": lt, "choices": choices, "keys": keys}
+    a function returning one); ``pattern``: a regular expression a string matches; for a mapping, the
+    bounds hold for each of its values and ``keys`` (a function) gives its valid keys. None is valid
+    wherever the field's type allows it."""
+    meta = {"expected": expected, "ge": ge, "gt": gt, "le": le, "lt": lt, "choices": choices, "pattern": pattern,
+            "keys": keys}
     return field(default=default, default_factory=default_factory,
                  metadata={k: v for k, v in meta.items() if v is not None and v != ""})
 
@@ -91,6 +94,8 @@ def _within(value, meta: dict) -> bool:
         return True
     choices = _choices(meta)
     if choices is not None and value not in choices:
+        return False
+    if "pattern" in meta and not re.match(meta["pattern"], value):
         return False
     return not (("ge" in meta and value < meta["ge"]) or ("gt" in meta and value <= meta["gt"])
                 or ("le" in meta and value > meta["le"]) or ("lt" in meta and value >= meta["lt"]))
@@ -142,7 +147,7 @@ class TrainConfig:
     lora_dropout: float = setting(0.05, ge=0, lt=1, expected="a dropout in [0, 1)")
     # finetune: lora: all (adapters on every layer) | top-K (adapters on the top K layers only; the
     # frozen layers below are run once per text and their output cached: trainers/top_layers.py)
-    lora_layers: str = "all"
+    lora_layers: str = setting("all", pattern=LORA_LAYERS_PATTERN, expected=LORA_LAYERS_EXPECTED)
     # Keep the epoch whose predictions fit the validation labels best. For the student those
     # are the weak model's labels on val: ground truth of val is never shown to it.
     select_on_val: bool = True
@@ -467,11 +472,7 @@ def check_values(cfg: RunConfig):
         raise UserError(f"{key}: expected {expected}, got {value!r}")
     for role in ("weak_train", "strong_train"):
         t = getattr(cfg, role)
-        try:
-            top = top_layer_count(t.lora_layers)
-        except UserError as exc:
-            raise UserError(f"{role}.{exc}") from None
-        if top is not None and t.finetune != "lora":
+        if top_layer_count(t.lora_layers) is not None and t.finetune != "lora":
             raise UserError(f"{role}.lora_layers: {t.lora_layers} chooses where LoRA adapters go, so it needs "
                             f"{role}.finetune: lora (got {t.finetune})")
 
@@ -498,6 +499,8 @@ def _with_bounds(schema: dict, meta: dict) -> dict:
                                           ("lt", "exclusiveMaximum")) if k in meta}
     if _choices(meta) is not None:
         bounds["enum"] = list(_choices(meta))
+    if "pattern" in meta:
+        bounds["pattern"] = meta["pattern"]
     if not bounds:
         return schema
     if "anyOf" in schema:
@@ -522,8 +525,6 @@ def json_schema() -> dict:
                     schema["propertyNames"] = {"enum": list(meta["keys"]())}
             else:
                 schema = _with_bounds(schema, meta)
-            if f.name == "lora_layers":
-                schema["pattern"] = LORA_LAYERS_PATTERN
             if meta.get("expected"):
                 schema["description"] = meta["expected"]
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()

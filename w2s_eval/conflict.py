@@ -82,9 +82,6 @@ from .errors import UserError
 from .registry import Registry, subclass_check
 from .splits import unit_hash
 
-# Conflicts subclass Conflict (below); the check looks the class up when a conflict registers.
-CONFLICTS: Registry[type["Conflict"]] = Registry("conflict", lambda name, item: subclass_check(Conflict)(name, item),
-                                                 group="w2s_eval.conflicts")
 PARADIGMS_WITH_CONFLICT = ("classify", "reward", "dpo")
 
 
@@ -160,6 +157,9 @@ class Conflict:
         extra, labels = self.conflicting_pairs(self.source(B, outside), max(1, round(self.amount * len(B))), seed)
         frame = pd.concat([B, extra], ignore_index=True)
         return frame, np.concatenate([np.asarray(weak_labels, dtype=float), labels])
+
+
+CONFLICTS: Registry[type[Conflict]] = Registry("conflict", subclass_check(Conflict), group="w2s_eval.conflicts")
 
 
 @CONFLICTS.register("none")

@@ -50,11 +50,11 @@ def export_model(run_dir: str | Path, role: str, out: str | Path, *, merge: bool
     if role not in MODEL_ROLES:
         raise UserError(f"--model {role!r}: expected one of {', '.join(MODEL_ROLES)}")
     folder = run.model_folder(role)
-    model_class = saved_model_class(folder)
+    meta = read_manifest(folder)
+    model_class = saved_model_class(folder, meta)
     if not model_class.pretrained_folder:
         raise UserError(f"{run.folder}: the {role} is {model_class.description}, not a transformers model: there is "
                         f"nothing to save_pretrained (its fitted model is in {folder})")
-    meta = read_manifest(folder)
     tokenizer = load_tokenizer(folder)
     lora = meta.get("finetune") == "lora"
     if lora and merge:

@@ -179,11 +179,11 @@ def load_causal_lm(folder: str | Path, device: str | None = None, dtype=None):
     from .trainers.interface import read_manifest, saved_model_class
 
     folder = Path(folder)
-    saved = saved_model_class(folder)
+    meta = read_manifest(folder)
+    saved = saved_model_class(folder, meta)
     if not saved.pretrained_folder:
         raise UserError(f"{folder}: {saved.description} is not a language model; lm-eval-harness scores causal "
                         f"LMs (a run's tfidf weak model or probe student cannot be evaluated)")
-    meta = read_manifest(folder)
     base = meta["base"]
     kind = saved_model_kind(folder, meta)
     if not is_causal_lm(base):

@@ -97,14 +97,15 @@ def resolve_task(cfg: RunConfig) -> Task:
     return task
 
 
-def validate(cfg: RunConfig):
+def validate(cfg: RunConfig) -> tuple[conflicts.Conflict, object]:
     """Every setting within its declared bounds (config.py, the one schema), then what the plug-ins
-    check of their own options: before any data is read or any model pulled."""
+    check of their own options: before any data is read or any model pulled. Returns the conflict
+    and the loss it built."""
     check_values(cfg)
     get_paradigm(cfg.paradigm)
     make_method(cfg.method, cfg.method_options)  # an unknown method or option fails before any training
-    conflicts.check_conflict(cfg.conflict, cfg.paradigm, cfg.conflict_amount, cfg.conflict_disagreement)
-    make_loss(**dataclasses.asdict(cfg.loss))  # an unknown name or a bad parameter fails before any training
+    conflict = conflicts.check_conflict(cfg.conflict, cfg.paradigm, cfg.conflict_amount, cfg.conflict_disagreement)
+    loss = make_loss(**dataclasses.asdict(cfg.loss))  # an unknown name or a bad parameter fails before any training
     for role in ("weak_train", "strong_train"):
         try:
             resolve_quant(getattr(cfg, role).quant, getattr(cfg, role).finetune)  # quantisation needs LoRA
@@ -112,6 +113,7 @@ def validate(cfg: RunConfig):
             raise UserError(f"{role}.{exc}") from None
         check_train_args(getattr(cfg, role).train_args, f"{role}.train_args")
     tracking.check(cfg.tracking.report_to)
+    return conflict, loss
 
 
 # -- models -------------------------------------------------------------------------------------
@@ -138,7 +140,7 @@ class ResolvedRun:
 def resolve_run(cfg: RunConfig) -> ResolvedRun:
     """Check ``cfg`` and resolve everything it names: the one place a run config is validated and
     resolved (``run_experiment``, ``run_id_of`` and sweeps all come through here)."""
-    validate(cfg)
+    conflict, loss = validate(cfg)
     cfg = copy.deepcopy(cfg)
     cfg.profile = resolve_profile(cfg.profile)
     task = resolve_task(cfg)
@@ -160,9 +162,7 @@ def resolve_run(cfg: RunConfig) -> ResolvedRun:
     cfg.method, cfg.via = METHODS.get(cfg.method).plan(list(cfg.via), via, cfg.gap)
     method = make_method(cfg.method, cfg.method_options)
     check_method(method, paradigm)
-    conflict = conflicts.make_conflict(cfg.conflict, cfg.conflict_amount, cfg.conflict_disagreement)
-    return ResolvedRun(cfg, task, paradigm, weak_paradigm, method, conflict, make_loss(**dataclasses.asdict(cfg.loss)),
-                       _run_id(cfg, conflict))
+    return ResolvedRun(cfg, task, paradigm, weak_paradigm, method, conflict, loss, _run_id(cfg, conflict))
 
 
 def check_method(method, paradigm: Paradigm):

@@ -39,8 +39,6 @@ if TYPE_CHECKING:  # types only: these modules import the methods package
     from ..paradigms import Paradigm
     from ..tasks.base import Task
 
-# Methods subclass Method (below); the check looks the class up when a method registers.
-METHODS: Registry = Registry("method", lambda name, item: subclass_check(Method)(name, item), group="w2s_eval.methods")
 
 
 @dataclass
@@ -175,6 +173,9 @@ class Method:
     def naive_set(self, ctx: MethodContext) -> TrainingSet:
         """The weak labels of B as they are (the naive method's training set)."""
         return TrainingSet(ctx.B, ctx.weak_B, ctx.weak_val, key=ctx.label_key)
+
+
+METHODS: Registry = Registry("method", subclass_check(Method), group="w2s_eval.methods")
 
 
 def class_of(soft: np.ndarray) -> np.ndarray:

@@ -98,9 +98,8 @@ def read_manifest(folder: Path) -> dict:
                         f"cache is recomputed by rerunning the command)") from None
 
 
-def saved_model_class(folder: Path) -> type:
-    """The class that saved the model in ``folder`` (its manifest's ``model_class``)."""
-    meta = read_manifest(folder)
+def saved_model_class(folder: Path, meta: dict) -> type:
+    """The class that saved the model in ``folder``: its manifest ``meta``'s ``model_class``."""
     if "model_class" not in meta:
         from ..errors import UserError
 
@@ -112,4 +111,4 @@ def saved_model_class(folder: Path) -> type:
 
 def load_saved(folder: Path) -> TrainableModel:
     """The model saved in ``folder``, loaded by the class its manifest names."""
-    return saved_model_class(folder).load(folder)
+    return saved_model_class(folder, read_manifest(folder)).load(folder)
