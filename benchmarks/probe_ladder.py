@@ -16,7 +16,6 @@ embeddings: docs/gaps.md gives the measured seconds per model. The CPU and its b
 from __future__ import annotations
 
 import argparse
-import json
 
 import numpy as np
 import pandas as pd

@@ -17,7 +17,8 @@ from w2s_eval.methods import make_method
 from w2s_eval.methods.co_supervise import (
     CoSuperviseConfig, assign_teachers, assigned_labels, cluster_parts, co_supervise_round, inconsistent,
     merge_small_parts, pack_domains, teacher_parts)
-from w2s_eval.protocol import prepare, resolve_run, run_experiment
+from w2s_eval.protocol import prepare, run_experiment
+from w2s_eval.resolve import resolve_run
 
 from test_leaks import HELD_OUT, assert_supervisor_side_identical, flipped_task_run
 from test_protocol import cached_steps

@@ -15,7 +15,9 @@ from w2s_eval.config import load_config
 from w2s_eval.conflict import check_conflict, conflicting_preference, outside_splits, student_training_set
 from w2s_eval.deception import read_deception
 from w2s_eval.errors import UserError
-from w2s_eval.protocol import BASELINE, run_experiment, run_id_of
+from w2s_eval.deception import BASELINE
+from w2s_eval.protocol import run_experiment
+from w2s_eval.resolve import run_id_of
 from w2s_eval.reports import build_report
 
 from test_protocol import cached_steps
@@ -133,7 +135,7 @@ def test_bootstrapped_run_stores_the_chain_and_the_direct_student(tmp_path):
 
 
 def test_a_bootstrap_ladder_in_gaps_yaml_fills_via():
-    from w2s_eval.protocol import resolve_run
+    from w2s_eval.resolve import resolve_run
 
     cfg = resolve_run(load_config(None, [], {"task": "toxicity", "gap": "bootstrap", "profile": "cpu"})).cfg
     assert (cfg.weak_model, cfg.via, cfg.strong_model) == ("tfidf", ["minilm-l6"], "mpnet-base")

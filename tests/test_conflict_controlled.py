@@ -16,7 +16,8 @@ import pytest
 from w2s_eval.config import load_config
 from w2s_eval.conflict import Controlled, conflict_record, make_conflict, outside_splits
 from w2s_eval.errors import UserError
-from w2s_eval.protocol import run_experiment, run_id_of
+from w2s_eval.protocol import run_experiment
+from w2s_eval.resolve import run_id_of
 from w2s_eval.splits import assign_splits
 from w2s_eval.sweeps import SweepGrid
 from w2s_eval.tasks import get_task

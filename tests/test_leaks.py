@@ -9,7 +9,7 @@ ceiling, which is trained on B's truth, and the metrics may change. Each run wri
 ``--out``, so nothing is reused from the step cache: identical predictions come from retraining,
 not from a cache hit (asserted).
 
-Step keys are not compared: ``protocol.fingerprint`` hashes the labels of B, val and test into the
+Step keys are not compared: ``splits.fingerprint`` hashes the labels of B, val and test into the
 keys of every step, so the flipped run's keys differ although no supervisor step reads those
 labels. That costs a retrain when a held-out label is corrected; it carries no information into
 a model, so the tests assert on what the models produce.

@@ -15,7 +15,8 @@ from w2s_eval.methods import METHODS, make_method
 from w2s_eval.methods.committee import resample_groups
 from w2s_eval.methods.confident import most_confident
 from w2s_eval.methods.reliability import answer_entropy, answer_scores, reweighted, vote_counts
-from w2s_eval.protocol import resolve_run, run_experiment, run_id_of
+from w2s_eval.resolve import resolve_run, run_id_of
+from w2s_eval.protocol import run_experiment
 from w2s_eval.sweeps import SweepGrid, aggregate, read_sweep, run_sweep
 
 from test_leaks import (HELD_OUT, assert_supervisor_side_identical, custom_file, custom_run, flip, flipped_task_run,

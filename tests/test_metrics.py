@@ -180,7 +180,7 @@ def test_t_interval_of_per_seed_values_clipped_to_the_metric_range():
 
 def test_an_unbounded_side_is_infinite_and_prints_as_infinity():
     from w2s_eval.eval.metrics import bootstrap, interval_text, pgr_statistic
-    from w2s_eval.protocol import summary_table
+    from w2s_eval.results import summary_table
     from w2s_eval.reports import interval, num
 
     # 40 examples; the ceiling is right on the weak model's 20 and on 2 more, the student on the weak
@@ -214,7 +214,7 @@ def test_not_identified_pgr_has_no_interval_and_says_why():
     """The review's case: n = 400, a gap within noise. PGR keeps its value but gets no interval
     (it was [−2.75, 3.10]); the CLI summary and the report say why."""
     from w2s_eval.eval.metrics import pgr_from_tables
-    from w2s_eval.protocol import summary_table
+    from w2s_eval.results import summary_table
     from w2s_eval.reports import _pgr_sentence, _value_ci
 
     table = hand_table(weak_right=240, student_right=250, ceiling_right=260, n=400, both=100)

@@ -13,7 +13,7 @@ import pytest
 
 from w2s_eval.cli import main
 from w2s_eval.config import load_config
-from w2s_eval.protocol import resolve_run, run_experiment
+from w2s_eval.resolve import resolve_run
 from w2s_eval.splits import assign_splits
 from w2s_eval.tasks.base import text_key
 from w2s_eval.tasks.custom import custom_task

@@ -8,7 +8,8 @@ import pytest
 from w2s_eval import run_folder
 from w2s_eval.config import load_config
 from w2s_eval.errors import UserError
-from w2s_eval.protocol import run_experiment, run_id_of
+from w2s_eval.protocol import run_experiment
+from w2s_eval.resolve import run_id_of
 from w2s_eval.sweeps import SweepGrid, read_sweep, run_sweep
 
 

@@ -8,7 +8,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from w2s_eval.cli import main
 from w2s_eval.config import load_config
 from w2s_eval.errors import UserError
-from w2s_eval.protocol import run_experiment, validate
+from w2s_eval.protocol import run_experiment
+from w2s_eval.resolve import validate
 from w2s_eval.run_folder import read_run
 
 TINY = ["splits.max_per_split={A: 48, B: 48, val: 16, test: 48}", "eval.n_bootstrap=100", "threads=1",

@@ -2,14 +2,15 @@
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from w2s_eval.config import load_config
 from w2s_eval.conflict import conflicting_preference
 from w2s_eval.errors import UserError
-from w2s_eval.protocol import BASELINE, resolve_run, run_experiment, run_id_of
+from w2s_eval.deception import BASELINE
+from w2s_eval.resolve import resolve_run, run_id_of
+from w2s_eval.protocol import run_experiment
 from w2s_eval.splits import assign_splits
 from w2s_eval.tasks import get_task
 from w2s_eval.tasks.utility import FILES, first_sentence, same_story, utility_frame

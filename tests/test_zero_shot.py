@@ -12,7 +12,9 @@ from w2s_eval.cli import main
 from w2s_eval.config import TrainConfig, load_config
 from w2s_eval.eval.metrics import accuracy
 from w2s_eval.models.resolve import is_causal_lm, resolve_model
-from w2s_eval.protocol import prepare, resolve_run, run_experiment, summary_table
+from w2s_eval.protocol import prepare, run_experiment
+from w2s_eval.resolve import resolve_run
+from w2s_eval.results import summary_table
 from w2s_eval.reports import build_report
 from w2s_eval.run_folder import read_run
 from w2s_eval.sweeps import aggregate, run_summary
@@ -51,7 +53,7 @@ def test_only_causal_lms_have_answer_words():
 
 
 def test_none_names_another_run():
-    from w2s_eval.protocol import run_id_of
+    from w2s_eval.resolve import run_id_of
 
     flags = {"task": "toxicity", "profile": "cpu"}
     assert run_id_of(load_config(None, ["zero_shot=none"], flags)) != run_id_of(load_config(None, [], flags))

@@ -36,7 +36,7 @@ def _run(args) -> int:
 
     if not distributed.is_main():  # under torchrun, rank 0 reports the run
         return 0
-    from .protocol import summary_table
+    from .results import summary_table
     from .run_folder import read_run
 
     metrics = read_run(run_dir).metrics

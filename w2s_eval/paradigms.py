@@ -17,10 +17,10 @@ from .models.resolve import BUILTIN, ResolvedModel
 from .registry import Registry, instance_check
 from .trainers.bow import BowClassifier, ProbeClassifier
 from .trainers.classify import TransformerClassifier
-from .trainers.dpo import DPOPolicy
+from .trainers.dpo import DPOPolicy, dpo_prompt
 from .trainers.interface import check_model_class, load_saved
 from .trainers.reward import RewardModel
-from .trainers.sft import SFTModel
+from .trainers.sft import SFTModel, sft_prompt
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,13 @@ class Paradigm:
     version: int = 1
     # Its trainers take per-example loss weights (methods such as reliability's reweight need them).
     example_weights: bool = False
+
+    def prompts(self, frame, task) -> list[str]:
+        """The prompt this paradigm's model answers for each row of ``frame`` (a run keeps the
+        greedy continuations of a few test prompts for a reader)."""
+        if self.needs_pairs:
+            return [dpo_prompt(q) for q in frame["prompt"]]
+        return [sft_prompt(t, task.question) for t in frame["text"]]
 
 
 def _check_paradigm(name: str, paradigm):

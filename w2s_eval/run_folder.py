@@ -2,7 +2,7 @@
 (as inspect_ai's eval log), so sweeps, reports and the harness read every run the same way.
 
     <out>/<run id>/
-      config.yaml          the resolved config (protocol.resolve_config)
+      config.yaml          the resolved config (resolve.resolve_run)
       metrics.json         the run record: ``schema``, ``status``, the w2s-eval version, then results
       predictions.parquet  per test example: id, label, P(label = 1) of each model (weak, student,
                            ceiling, student_baseline, via:<model>, zero_shot, ...)

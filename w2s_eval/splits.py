@@ -16,6 +16,7 @@ import hashlib
 import pandas as pd
 
 from .errors import UserError
+from .store import content_hash
 
 SPLITS = ("A", "B", "val", "test")
 
@@ -69,3 +70,8 @@ def balance(frame: pd.DataFrame) -> dict[str, dict]:
     """Per split: number of examples and share of positive labels."""
     return {name: {"n": int(len(part)), "positive": round(float(part["label"].mean()), 3) if len(part) else None}
             for name, part in ((s, frame[frame["split"] == s]) for s in SPLITS)}
+
+
+def fingerprint(part: pd.DataFrame) -> str:
+    """The content of a split (its ids, texts and labels): what a step's key holds of its data."""
+    return content_hash([part["id"].tolist(), part["text"].tolist(), part["label"].tolist()])

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import filelock
 import pandas as pd
@@ -242,6 +242,15 @@ def verify_cache(out_dir: Path, fix: bool = False) -> list[tuple[str, list[str]]
             if fix:
                 shutil.rmtree(manifest.parent)
     return damaged
+
+
+class Step(NamedTuple):
+    """A finished cached step: its key and its folder (and, for a student trained under a
+    conflict, the conflict's record)."""
+
+    key: str
+    folder: Path
+    record: dict | None = None
 
 
 class StepCache:

@@ -45,6 +45,7 @@ from .eval.catalogue import CATALOGUE
 from .eval.metrics import GAIN_METRICS, ZERO_SHOT_METRICS, ZERO_SHOT_MODELS, paired_table
 from .eval.metrics import RUN_TABLE_MODELS, TABLES, bootstrap, interval_text, pgr_from_tables, t_interval
 from .errors import UserError, unknown_name
+from .resolve import ResolvedRun, resolve_profile, resolve_run
 from .run_folder import ZERO_SHOT, error_of, is_done, read_run, status_of
 from .store import RunLog, atomic_write_json, atomic_write_parquet, check_outputs_writable, check_writable
 
@@ -108,7 +109,7 @@ class SweepGrid:
             for task in self.tasks:
                 TASKS.get(task)
 
-        ladders = gap_ladders()[protocol.resolve_profile(profile)]
+        ladders = gap_ladders()[resolve_profile(profile)]
         for gap in self.gaps:
             if gap not in ladders:
                 raise unknown_name("gap", gap, ladders)
@@ -257,7 +258,7 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
     return frame
 
 
-def run_cell(run: protocol.ResolvedRun, runs_dir: Path, quiet: bool) -> dict:
+def run_cell(run: ResolvedRun, runs_dir: Path, quiet: bool) -> dict:
     """Run (or resume) one cell's run and return its sweep-row fields: ``status`` done with the
     run's numbers, or failed with the error and its traceback. Executors call this, in this
     process or in a Ray worker."""
@@ -358,7 +359,7 @@ def run_sweep(grid: SweepGrid, out_dir: str | Path, base_config: BaseConfig, qui
     for k in mine:
         row = rows[k]
         try:
-            run = protocol.resolve_run(cell_config(base_config, cells[k]))  # once per cell
+            run = resolve_run(cell_config(base_config, cells[k]))  # once per cell
             cfg, run_id = run.cfg, run.run_id
         except Exception as exc:  # a cell whose config cannot be built fails alone
             row.update(status="failed", error=f"{type(exc).__name__}: {exc}")
@@ -374,7 +375,7 @@ def run_sweep(grid: SweepGrid, out_dir: str | Path, base_config: BaseConfig, qui
             row.update(status=status_of(run_dir) or "pending", error=error_of(run_dir))
         else:
             cpus = cfg.threads or 1
-            gpus = 1 if protocol.resolve_profile(cfg.profile) == "gpu" else 0
+            gpus = 1 if resolve_profile(cfg.profile) == "gpu" else 0
             jobs.append(Job(k, (run, runs_dir, quiet), cpus=cpus, gpus=gpus))
     write()
 

@@ -126,7 +126,7 @@ def _task_texts(run_dir: Path) -> tuple[dict[str, str], tuple[str, str]]:
     maybe download) the models, which a report does not need.
     """
     from ..config import load_config
-    from ..protocol import resolve_task
+    from ..resolve import resolve_task
 
     cfg = load_config(str(run_dir / "config.yaml"))
     task = resolve_task(cfg)

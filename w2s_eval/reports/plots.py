@@ -153,7 +153,6 @@ def pgr_figure(data: ReportData) -> bytes:
     rows, cols = _grid(len(tasks))
     width = _width(len(gaps), cols)
     fig, axes = _figure(rows, cols, width)
-    done = data.done
     for ax, task in zip(axes.flat, tasks):
         offsets = _offsets(len(conditions), 0.4)
         extremes = [0.0, 1.0]
@@ -197,7 +196,7 @@ def _region_figure(data: ReportData, conditions: list, left: tuple, right: tuple
     tasks, gaps = data.tasks(), data.gaps()
     width = _width(len(gaps) + 1, 2)
     fig, axes = _figure(len(tasks), 2, width, row_height=3.6)
-    done, min_region = data.done, data_min_region(data)
+    min_region = data_min_region(data)
     known, unknown, left_title, left_label = left
     metric, right_title, right_label = right
     for (ax_left, ax_right), task in zip(axes, tasks):

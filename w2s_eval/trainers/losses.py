@@ -161,7 +161,7 @@ def check_loss(model_class: type, loss, who: str = "") -> None:
     """A loss ``model_class`` cannot train with is an error, never a run labelled with a loss its
     student did not use. Each model class declares the losses its ``fit`` trains with (its class
     attribute ``losses``). ``loss``: a name or a loss object (None: the model's default, xent);
-    ``who``: the role, for the message. Called at config validation (``protocol.resolve_config``)
+    ``who``: the role, for the message. Called at config validation (``resolve.resolve_run``)
     and again by each ``fit``, for callers of the Python API."""
     name = loss if isinstance(loss, str) or loss is None else loss.name
     if name is not None and name not in model_class.losses:
