@@ -109,16 +109,20 @@ def test_grid_errors_name_what_is_supported():
         run_sweep(SweepGrid(conflicts=["none", "implicit"]), "unused", tiny_config())
     with pytest.raises(UserError, match="sweep grid: --conflict implicit.*not 'sft'"):
         run_sweep(SweepGrid(tasks=["utility"], paradigms=["sft"], conflicts=["implicit"]), "unused", tiny_config())
-    with pytest.raises(UserError, match="unknown conflict 'sneaky'"):
+    with pytest.raises(UserError, match=r"sweep grid: conflicts\[0\]: expected one of none, .*implicit.*, got 'sneaky'"):
         run_sweep(SweepGrid(paradigms=["reward"], conflicts=["sneaky"]), "unused", tiny_config())
-    with pytest.raises(UserError, match="unknown gap 'huge'"):
+    with pytest.raises(UserError, match=r"sweep grid: gaps\[0\]: expected one of .*large.*, got 'huge'"):
         run_sweep(SweepGrid(gaps=["huge"]), "unused", tiny_config())
-    with pytest.raises(UserError, match="unknown loss"):
+    with pytest.raises(UserError, match=r"sweep grid: losses\[0\]: expected one of .*logconf.*, got 'nope'"):
         run_sweep(SweepGrid(losses=["nope"]), "unused", tiny_config())
-    with pytest.raises(UserError, match="seeds must be a non-empty list"):
+    with pytest.raises(UserError, match=r"sweep grid: seeds: expected a list of at least 1 item, got \[\]"):
         run_sweep(SweepGrid(seeds=[]), "unused", tiny_config())
     with pytest.raises(UserError, match="unknown method 'nope'; valid choices: .*confident"):
         run_sweep(SweepGrid(methods=["nope"]), "unused", tiny_config())
+    with pytest.raises(UserError, match=r"sweep grid: seeds\[1\]: expected a non-negative integer up to 4294967295"):
+        SweepGrid(seeds=[0, 2**32])
+    with pytest.raises(UserError, match=r"sweep grid: gaps\[0\]: expected str, got 3"):
+        SweepGrid(gaps=[3])
 
 
 def test_cells_are_the_full_product_seeds_innermost():

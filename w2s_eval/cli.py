@@ -225,9 +225,9 @@ def _cache(args) -> int:
 def _config_schema(args) -> int:
     import json
 
-    from .config import json_schema
+    from .config import published_schemas
 
-    print(json.dumps(json_schema(), indent=2))
+    print(json.dumps(published_schemas()[args.what][1], indent=2))
     return 0
 
 
@@ -429,7 +429,9 @@ def build_parser() -> argparse.ArgumentParser:
     tasks_path.set_defaults(func=_lm_eval_tasks_path)
 
     schema = add_parser("config-schema", help="print the JSON Schema of a run config (--config files; "
-                                              "docs/config.schema.json)")
+                                              "docs/config.schema.json), a sweep grid or a run record")
+    schema.add_argument("what", nargs="?", default="run", choices=["run", "sweep-grid", "run-record"],
+                        help="run (default): a run config; sweep-grid: a sweep's axes; run-record: metrics.json")
     schema.set_defaults(func=_config_schema)
 
     export = add_parser("export", help="export a run's or a sweep's results as lm-eval results JSON")

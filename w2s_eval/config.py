@@ -72,14 +72,15 @@ def _splits():
 
 
 def setting(default=dataclasses.MISSING, *, default_factory=dataclasses.MISSING, expected: str = "",
-            ge=None, gt=None, le=None, lt=None, choices=None, pattern=None, keys=None):
+            ge=None, gt=None, le=None, lt=None, choices=None, pattern=None, keys=None, min_items=None):
     """A config field with its bounds declared once. ``expected``: a valid value in words, for the
     error; ``ge`` / ``gt`` / ``le`` / ``lt``: numeric bounds; ``choices``: the valid values (a tuple, or
     a function returning one); ``pattern``: a regular expression a string matches; for a mapping, the
-    bounds hold for each of its values and ``keys`` (a function) gives its valid keys. None is valid
-    wherever the field's type allows it."""
+    bounds hold for each of its values and ``keys`` (a function) gives its valid keys; for a list, the
+    bounds hold for each item and ``min_items`` is its least length. None is valid wherever the
+    field's type allows it."""
     meta = {"expected": expected, "ge": ge, "gt": gt, "le": le, "lt": lt, "choices": choices, "pattern": pattern,
-            "keys": keys}
+            "keys": keys, "min_items": min_items}
     return field(default=default, default_factory=default_factory,
                  metadata={k: v for k, v in meta.items() if v is not None and v != ""})
 
@@ -461,6 +462,12 @@ def _setting_problems(obj, prefix: str = ""):
                     yield dotted, key, f"keys among {', '.join(keys)}"
                 elif not _within(item, meta):
                     yield f"{dotted}.{key}", item, _expected(meta)
+        elif isinstance(value, list):
+            if len(value) < meta.get("min_items", 0):
+                yield dotted, value, f"a list of at least {meta['min_items']} item{'s' * (meta['min_items'] > 1)}"
+            for i, item in enumerate(value):
+                if not _within(item, meta):
+                    yield f"{dotted}[{i}]", item, _expected(meta)
         elif not _within(value, meta):
             yield dotted, value, _expected(meta)
 
@@ -508,30 +515,40 @@ def _with_bounds(schema: dict, meta: dict) -> dict:
     return {**schema, **bounds}
 
 
+def object_schema(cls, additional: bool = False) -> dict:
+    """The JSON Schema of dataclass ``cls``: each field's type and the bounds its ``setting``
+    declares (nested dataclasses in place); ``additional``: whether other keys are allowed."""
+    hints, properties = typing.get_type_hints(cls), {}
+    for f in dataclasses.fields(cls):
+        hint, meta = hints[f.name], f.metadata
+        if dataclasses.is_dataclass(hint):
+            properties[f.name] = object_schema(hint)
+            continue
+        schema = _type_schema(hint)
+        if typing.get_origin(hint) is dict:
+            schema["additionalProperties"] = _with_bounds(schema["additionalProperties"], meta)
+            if "keys" in meta:
+                schema["propertyNames"] = {"enum": list(meta["keys"]())}
+        elif typing.get_origin(hint) is list:
+            schema["items"] = _with_bounds(schema["items"], meta)
+            if "min_items" in meta:
+                schema["minItems"] = meta["min_items"]
+        else:
+            schema = _with_bounds(schema, meta)
+        if meta.get("expected"):
+            schema["description"] = meta["expected"]
+        if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
+            schema["default"] = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        properties[f.name] = schema
+    doc = (cls.__doc__ or "").strip().split("\n\n")[0]
+    described = {"description": " ".join(doc.split())} if doc and not doc.startswith(cls.__name__ + "(") else {}
+    return {"type": "object", **described, "properties": properties, "additionalProperties": additional}
+
+
 def json_schema() -> dict:
     """The JSON Schema of a run config (a ``--config`` file), made from the dataclasses and the bounds
     their fields declare: the one schema, published as docs/config.schema.json."""
-    def of(cls) -> dict:
-        hints, properties = typing.get_type_hints(cls), {}
-        for f in dataclasses.fields(cls):
-            hint, meta = hints[f.name], f.metadata
-            if dataclasses.is_dataclass(hint):
-                properties[f.name] = of(hint)
-                continue
-            schema = _type_schema(hint)
-            if typing.get_origin(hint) is dict:
-                schema["additionalProperties"] = _with_bounds(schema["additionalProperties"], meta)
-                if "keys" in meta:
-                    schema["propertyNames"] = {"enum": list(meta["keys"]())}
-            else:
-                schema = _with_bounds(schema, meta)
-            if meta.get("expected"):
-                schema["description"] = meta["expected"]
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            properties[f.name] = {**schema, "default": default}
-        doc = (cls.__doc__ or "").strip().split("\n\n")[0]
-        described = {"description": " ".join(doc.split())} if doc and not doc.startswith(cls.__name__ + "(") else {}
-        return {"type": "object", **described, "properties": properties, "additionalProperties": False}
+    of = object_schema
 
     # A method's options follow its own config class (methods/*.py, a Settings dataclass), chosen by
     # the method's name; a method without options takes none.
@@ -545,6 +562,21 @@ def json_schema() -> dict:
                       "then": {"properties": {"method_options": {"$ref": f"#/$defs/method-{name}"}}}})
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "w2s-eval run config",
             **of(RunConfig), "allOf": rules, "$defs": definitions}
+
+
+def published_schemas() -> dict[str, tuple[str, dict]]:
+    """Each declared input's JSON Schema and the docs/ file that publishes it (``w2s-eval
+    config-schema WHAT`` prints one): a run config, a sweep grid, a run record."""
+    from .run_folder import RunRecord
+    from .sweeps import SweepGrid
+
+    def titled(title: str, schema: dict) -> dict:
+        return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": title, **schema}
+
+    return {"run": ("config.schema.json", json_schema()),
+            "sweep-grid": ("sweep-grid.schema.json", titled("w2s-eval sweep grid", object_schema(SweepGrid))),
+            "run-record": ("run-record.schema.json",
+                           titled("w2s-eval run record (metrics.json)", object_schema(RunRecord, additional=True)))}
 
 
 def _nest(key: str, value) -> dict:

@@ -357,11 +357,11 @@ def write_deception(run_dir: str | Path, conflict: dict | None = None, **options
     the disagreement it realised (``conflict.conflict_record``), stored under ``conflict`` so a
     reader knows how hard the conflict pulled; by default the run record's ``conflict_info``.
     """
-    from .run_folder import RECORD, read_predictions
+    from .run_folder import read_predictions, record_of
 
     run_dir = Path(run_dir)
-    if conflict is None and (run_dir / RECORD).exists():
-        conflict = json.loads((run_dir / RECORD).read_text()).get("conflict_info")
+    if conflict is None:
+        conflict = (record_of(run_dir) or {}).get("conflict_info")
     predictions = read_predictions(run_dir)
     settings = _run_settings(run_dir) | options
     if "baseline_col" not in settings and BASELINE in predictions.columns and has_conflict(run_dir):

@@ -14,18 +14,22 @@
 ``status`` is ``running`` from the start of a run, then ``done`` or ``failed`` (with the error). A
 killed run stays ``running``; its command resumes it from its last finished step. Records of
 schema 1 (no schema, no status) were written only when a run finished: they read as ``done``.
+The record's fields are declared once (``RunRecord``): checked when it is written and when it is
+read (a damaged record is one line naming the field), published as docs/run-record.schema.json.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import yaml
 
 from . import __version__
+from .config import Settings, setting
 from .errors import UserError
 from .store import atomic_write_json, atomic_write_yaml, remove_orphaned_tmp_files, unwritable_reason
 
@@ -37,6 +41,47 @@ MODEL_ROLES = ("weak", "student", "ceiling")
 # a metrics.json entry of runs whose strong model is a causal LM, absent from any other run. Not a
 # role: nothing is trained, so there is no model folder to export or evaluate.
 ZERO_SHOT = "zero_shot"
+
+
+@dataclass
+class RunRecord(Settings):
+    """The run record (metrics.json): its schema, status and the w2s-eval that wrote it, the error of
+    a failed run, and the results every reader relies on in a done run (docs/run-folder.md lists the
+    rest: models, splits, steps, method and conflict info, deception, provenance)."""
+
+    schema: int = setting(SCHEMA, ge=1, le=SCHEMA, expected=f"a record schema from 1 to {SCHEMA}")
+    status: str = setting("done", choices=STATUSES)
+    w2s_eval: str | None = None  # the version that wrote it
+    error: str | None = None  # a failed run's: "ExceptionType: message"
+    task: str | None = None
+    weak: dict[str, Any] | None = None  # {acc, auroc}, as student and ceiling
+    student: dict[str, Any] | None = None
+    ceiling: dict[str, Any] | None = None
+    gap: float | None = None  # ceiling acc − weak acc
+    pgr: dict[str, Any] | None = None  # {value, ci_low, ci_high, ...}
+    n_test: int | None = setting(None, ge=1, expected="a positive number of test examples")
+    steps: dict[str, str] | None = None  # step -> key of its cached folder (.cache/<step>-<key>)
+
+
+def check_record(record, where: str) -> dict:
+    """``record`` if it is a run record as ``RunRecord`` declares it (a schema-1 record, which had
+    neither schema nor status, read as a done one), else a one-line UserError naming ``where``."""
+    if not isinstance(record, dict):
+        raise UserError(f"{where}: expected a JSON object (the run record), got {type(record).__name__}; rerun the "
+                        f"run's command to write it again")
+    if "schema" not in record and "status" not in record:
+        record = {**record, "schema": 1, "status": "done"}
+    declared = {f.name for f in fields(RunRecord)}
+    try:
+        RunRecord(**{k: v for k, v in record.items() if k in declared})
+    except UserError as exc:
+        raise UserError(f"{where}: {exc}; rerun the run's command to write it again") from None
+    return record
+
+
+def _write_record(run_dir: Path, status: str, **results):
+    record = {"schema": SCHEMA, "status": status, "w2s_eval": __version__, **results}
+    atomic_write_json(run_dir / RECORD, check_record(record, f"{run_dir / RECORD} (being written)"))
 
 
 @dataclass
@@ -91,12 +136,12 @@ def start(run_dir: Path, config: dict):
     if run_dir.is_dir():
         remove_orphaned_tmp_files(run_dir)
     atomic_write_yaml(run_dir / CONFIG, config)
-    atomic_write_json(run_dir / RECORD, {"schema": SCHEMA, "status": "running", "w2s_eval": __version__})
+    _write_record(run_dir, "running")
 
 
 def finish(run_dir: Path, metrics: dict):
     """A run has finished: its record, status ``done``."""
-    atomic_write_json(run_dir / RECORD, {"schema": SCHEMA, "status": "done", "w2s_eval": __version__, **metrics})
+    _write_record(run_dir, "done", **metrics)
 
 
 def fail(run_dir: Path, error: BaseException):
@@ -106,33 +151,34 @@ def fail(run_dir: Path, error: BaseException):
     if not run_dir.is_dir():
         return
     try:
-        atomic_write_json(run_dir / RECORD, {"schema": SCHEMA, "status": "failed", "w2s_eval": __version__,
-                                             "error": f"{type(error).__name__}: {error}"})
+        _write_record(run_dir, "failed", error=f"{type(error).__name__}: {error}")
     except OSError as exc:
         if unwritable_reason(exc) is None:
             raise
 
 
-def _record(run_dir: Path) -> dict | None:
+def record_of(run_dir: Path) -> dict | None:
+    """The run record of ``run_dir`` (checked), or None where there is none."""
     path = run_dir / RECORD
     if not path.exists():
         return None
     try:
-        return json.loads(path.read_text())
+        record = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise UserError(f"{path} is not valid JSON: {exc}") from None
+    return check_record(record, str(path))
 
 
 def error_of(run_dir: str | Path) -> str | None:
     """The error a failed run recorded (None for any other run)."""
-    record = _record(Path(run_dir)) or {}
+    record = record_of(Path(run_dir)) or {}
     return record.get("error") if record.get("status") == "failed" else None
 
 
 def status_of(run_dir: str | Path) -> str | None:
     """``running`` | ``done`` | ``failed``, or None where there is no run record."""
-    record = _record(Path(run_dir))
-    return None if record is None else record.get("status", "done")
+    record = record_of(Path(run_dir))
+    return None if record is None else record["status"]
 
 
 def is_done(run_dir: str | Path) -> bool:
@@ -142,15 +188,15 @@ def is_done(run_dir: str | Path) -> bool:
 def read_run(run_dir: str | Path) -> Run:
     """A finished run; a clear error for a folder that is not one (no record, running, failed)."""
     run_dir = Path(run_dir)
-    record = _record(run_dir)
+    record = record_of(run_dir)
     if record is None:
         raise UserError(f"{run_dir}: no {RECORD}: not a run folder")
-    status = record.get("status", "done")
+    status = record["status"]
     if status == "running":
         raise UserError(f"{run_dir}: an unfinished run (status running); rerun its command to finish it")
     if status == "failed":
         raise UserError(f"{run_dir}: a failed run ({record.get('error')}); fix the cause and rerun its command")
-    return Run(run_dir, status, int(record.get("schema", 1)), record, _config(run_dir))
+    return Run(run_dir, status, record["schema"], record, _config(run_dir))
 
 
 def _config(run_dir: Path) -> dict:

@@ -30,7 +30,7 @@ import json
 import os
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Union
 
@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from . import protocol
-from .config import RunConfig, gap_ladders, packaged_yaml
+from .config import MAX_SEED, RunConfig, Settings, gap_ladders, packaged_yaml, setting
 from .conflict import check_conflict, check_conflict_task
 from .deception import BASELINE, NUMBERS, deception_table, imitation_table, null_verdict, read_deception
 from .eval.catalogue import CATALOGUE
@@ -73,20 +73,53 @@ METRICS = tuple(CATALOGUE)
 BaseConfig = Union[RunConfig, Callable[[str, str], RunConfig]]
 
 
-@dataclass
-class SweepGrid:
-    """The values of each axis; the sweep runs every combination."""
+def _names_of(registry: str):
+    """The registered names of a plug-in kind, read when a grid is checked (plug-ins register late)."""
+    def names() -> tuple:
+        from .conflict import CONFLICTS
+        from .paradigms import PARADIGMS
+        from .trainers.losses import LOSSES
 
-    tasks: list[str] = field(default_factory=lambda: ["toxicity"])
-    gaps: list[str] = field(default_factory=lambda: ["large"])
-    paradigms: list[str] = field(default_factory=lambda: ["classify"])
-    losses: list[str] = field(default_factory=lambda: ["xent"])
-    seeds: list[int] = field(default_factory=lambda: [0])
-    conflicts: list[str] = field(default_factory=lambda: ["none"])
-    methods: list[str] = field(default_factory=lambda: ["naive"])
+        return tuple({"paradigm": PARADIGMS, "loss": LOSSES, "conflict": CONFLICTS}[registry].names())
+    return names
+
+
+def _gap_names() -> tuple:
+    return tuple(dict.fromkeys(gap for ladders in gap_ladders().values() for gap in ladders))
+
+
+@dataclass
+class SweepGrid(Settings):
+    """The values of each axis of a sweep; it runs every combination. Each axis is a non-empty list,
+    its items within the bounds declared here (checked on construction and published as
+    docs/sweep-grid.schema.json); ``validate`` checks what depends on the base config."""
+
+    tasks: list[str] = setting(default_factory=lambda: ["toxicity"], min_items=1,
+                               expected="a task name (w2s-eval tasks); with your own data, one")
+    gaps: list[str] = setting(default_factory=lambda: ["large"], min_items=1, choices=_gap_names)
+    paradigms: list[str] = setting(default_factory=lambda: ["classify"], min_items=1, choices=_names_of("paradigm"))
+    losses: list[str] = setting(default_factory=lambda: ["xent"], min_items=1, choices=_names_of("loss"))
+    seeds: list[int] = setting(default_factory=lambda: [0], min_items=1, ge=0, le=MAX_SEED,
+                               expected=f"a non-negative integer up to {MAX_SEED} (2**32 - 1)")
+    conflicts: list[str] = setting(default_factory=lambda: ["none"], min_items=1, choices=_names_of("conflict"))
+    # name[:option=value...]: the method and its options (methods.parse_method_spec)
+    methods: list[str] = setting(default_factory=lambda: ["naive"], min_items=1,
+                                 expected="a method name, or name:option=value (w2s-eval methods)")
 
     AXES = {"task": "tasks", "gap": "gaps", "paradigm": "paradigms", "loss": "losses", "method": "methods",
             "conflict": "conflicts", "seed": "seeds"}  # cell key -> grid field, in CELL_KEYS order
+
+    def __post_init__(self):
+        try:
+            super().__post_init__()
+        except UserError as exc:
+            raise UserError(f"sweep grid: {exc}") from None
+
+    def check(self):
+        from .methods import parse_method_spec
+
+        for method in self.methods:  # its name and options, checked by the method's own config class
+            parse_method_spec(method)
 
     def cells(self) -> list[dict]:
         """Every cell, seeds innermost, in the order the axes list them (duplicates dropped)."""
@@ -94,29 +127,23 @@ class SweepGrid:
         return [dict(zip(CELL_KEYS, values)) for values in itertools.product(*axes)]
 
     def validate(self, profile: str, custom_data: bool = False, conflict_disagreement: float | None = None):
-        """UserError naming the axis and the valid values, before any run starts (``controlled``
-        conflicts with the base config's ``conflict_disagreement``)."""
-        for name in self.AXES.values():
-            values = getattr(self, name)
-            if isinstance(values, (str, int)) or not list(values):
-                raise UserError(f"sweep grid: {name} must be a non-empty list, got {values!r}")
+        """What depends on the base config, before any run starts: the tasks (with your own data,
+        one), the gaps of the profile's ladder, and each conflict with each paradigm and task
+        (``controlled`` with the base config's ``conflict_disagreement``). UserError naming the axis
+        and the valid values."""
+        from .tasks import TASKS, pair_task_names
+
         if custom_data and len(set(self.tasks)) > 1:
             raise UserError("sweep grid: with your own data (data.file) the task is that data; give one task, "
                             f"not {', '.join(self.tasks)}")
         if not custom_data:
-            from .tasks import TASKS, pair_task_names
-
             for task in self.tasks:
                 TASKS.get(task)
-
         ladders = gap_ladders()[resolve_profile(profile)]
         for gap in self.gaps:
             if gap not in ladders:
                 raise unknown_name("gap", gap, ladders)
-        from .paradigms import PARADIGMS
-
         for paradigm in self.paradigms:
-            PARADIGMS.get(paradigm)
             for conflict in self.conflicts:
                 try:
                     check_conflict(conflict, paradigm, 1.0, conflict_disagreement)
@@ -129,17 +156,6 @@ class SweepGrid:
                         check_conflict_task(conflict, TASKS[task], pair_task_names())
                     except UserError as exc:
                         raise UserError(f"sweep grid: {exc}") from None
-        from .trainers.losses import LOSSES
-
-        for loss in self.losses:
-            LOSSES.get(loss)
-        from .methods import parse_method_spec
-
-        for method in self.methods:
-            parse_method_spec(method)
-        for seed in self.seeds:
-            if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-                raise UserError(f"sweep grid: seeds must be integers, got {seed!r}")
 
 
 def cell_config(base_config: BaseConfig, cell: dict) -> RunConfig:

@@ -242,7 +242,26 @@ BAD_INPUTS = [
              _damaged_run("export", lambda run: (run / "predictions.parquet").write_bytes(b"x")),
              "predictions.parquet: damaged"),
     BadInput("export-model onto a file", _export_onto_a_file, "afile: a file is there; expected a folder"),
+    # Inputs checked by their declared schema: the sweep grid and the run record.
+    BadInput("sweep seed beyond what numpy accepts", _sweep("--seeds", "0,4294967296"),
+             "sweep grid: seeds[1]: expected a non-negative integer up to 4294967295"),
+    BadInput("sweep of an unknown loss", _sweep("--losses", "xent,nope"), "sweep grid: losses[1]: expected one of"),
+    BadInput("report of a run whose record has an unknown status",
+             _damaged_run("report", lambda run: _edit_record(run, status="finished")),
+             "metrics.json: status: expected one of running, done, failed, got 'finished'"),
+    BadInput("export of a run whose record's steps are not keys",
+             _damaged_run("export", lambda run: _edit_record(run, steps=["weak"])),
+             "metrics.json: steps: expected a mapping"),
+    BadInput("report of a run whose record is a list", _damaged_run("report", lambda run: (
+        run / "metrics.json").write_text("[]")), "metrics.json: expected a JSON object (the run record), got list"),
 ]
+
+
+def _edit_record(run: Path, **changes):
+    import json
+
+    record = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text(json.dumps(record | changes))
 
 
 def try_bad_input(case: BadInput, tmp: Path) -> str | None:
