@@ -33,7 +33,7 @@ def test_wrong_type_names_the_key():
 
 
 def test_missing_config_file():
-    with pytest.raises(UserError, match="does not exist"):
+    with pytest.raises(UserError, match="config file /no/such/file.yaml: no such file or folder; expected a YAML file"):
         load_config("/no/such/file.yaml")
 
 

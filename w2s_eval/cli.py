@@ -82,16 +82,25 @@ def _tasks(args) -> int:
 def _models(args) -> int:
     from .models import zoo
     from .models.resolve import BUILTIN
+    from .store import path_problem
 
     if args.action == "verify":
-        if args.name and zoo.model_path(args.name) is None:  # an unknown name fails here, naming the zoo
+        root = zoo.cache_root()
+        if path_problem(root, want_folder=True) not in (None, "no such file or folder"):
+            raise UserError(f"models verify: the zoo folder {root}: {path_problem(root, want_folder=True)}; "
+                            f"expected a folder (set W2S_CACHE_DIR to move it)")
+        if args.name is not None and args.name in BUILTIN:
+            raise UserError(f"models verify {args.name}: a built-in model, with no weights to verify; name a zoo "
+                            f"model (w2s-eval models)")
+        if args.name is not None and zoo.model_path(args.name) is None:  # an unknown name fails here, naming the zoo
             raise UserError(f"zoo model {args.name!r} is not pulled; nothing to verify (w2s-eval models pull "
                             f"{args.name})")
-        damaged = zoo.verify(fix=args.fix, names=[args.name] if args.name else None)
+        names = [args.name] if args.name is not None else [n for n in zoo.ZOO if zoo.model_path(n) is not None]
+        damaged = zoo.verify(fix=args.fix, names=names) if names else {}
         for name, problems in damaged.items():
             print(f"{name}: {'; '.join(problems)}" + (" (pulled again)" if args.fix else ""))
-        print(f"{len(damaged)} damaged zoo model(s) in {zoo.cache_root()}"
-              + (f" (checked: {args.name})" if args.name else ""))
+        print(f"{len(damaged)} damaged of {len(names)} pulled zoo model(s) checked in {root}"
+              + (f" ({args.name})" if args.name else "" if names else ": none is pulled, nothing to check"))
         return 1 if damaged and not args.fix else 0
     if args.action == "pull":
         if not args.name:
@@ -135,9 +144,13 @@ def _sweep(args) -> int:
     from .tasks import TASKS
 
     try:
-        seeds = [int(s) for s in args.seeds.split(",")] if "," in args.seeds else list(range(int(args.seeds)))
+        seeds = [int(s) for s in args.seeds.split(",")] if "," in args.seeds else int(args.seeds)
     except ValueError:
         raise UserError(f"--seeds {args.seeds!r}: a count (3) or a list (0,1,5)") from None
+    if isinstance(seeds, int):  # a count: seeds 0 .. count - 1
+        if not 1 <= seeds <= MAX_SEED_COUNT:
+            raise UserError(f"--seeds {args.seeds}: expected a count from 1 to {MAX_SEED_COUNT}, or a list (0,1,5)")
+        seeds = list(range(seeds))
     settings = {name: getattr(args, name) for name in ("profile", "weak", "strong", "threads", "data_dir", "via",
                                                        "report_to")
                 if getattr(args, name) is not None}
@@ -220,6 +233,9 @@ def _cache(args) -> int:
         print(f"{name}: {'; '.join(problems)}" + (" (removed: the next run computes it again)" if args.fix else ""))
     print(f"{len(damaged)} damaged cache entr{'y' if len(damaged) == 1 else 'ies'} in {Path(args.out) / '.cache'}")
     return 1 if damaged and not args.fix else 0
+
+
+MAX_SEED_COUNT = 10_000  # a sweep's cells are listed in memory before any runs
 
 
 def _config_schema(args) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import re
 import types
 import typing
@@ -30,6 +31,7 @@ from .precision import PRECISIONS
 
 # Seeds reach numpy's and scikit-learn's random states, which take 32-bit unsigned integers.
 MAX_SEED = 2**32 - 1
+MAX_THREADS = 4096  # torch.set_num_threads takes a C int; no machine has more cores
 # More epochs than this is a typo (1e9), not an experiment: the run would never end.
 MAX_EPOCHS = 1000
 # The bootstrap holds n_bootstrap resampled cell tables at once (eval/metrics.py resample_tables:
@@ -93,6 +95,8 @@ def _choices(meta: dict) -> tuple | None:
 def _within(value, meta: dict) -> bool:
     if value is None:
         return True
+    if isinstance(value, float) and not math.isfinite(value):  # NaN passes no comparison; inf no run
+        return False
     choices = _choices(meta)
     if choices is not None and value not in choices:
         return False
@@ -103,7 +107,9 @@ def _within(value, meta: dict) -> bool:
 
 
 def _expected(meta: dict) -> str:
-    return meta.get("expected") or f"one of {', '.join(map(str, _choices(meta)))}"
+    if meta.get("expected"):
+        return meta["expected"]
+    return f"one of {', '.join(map(str, _choices(meta)))}" if _choices(meta) is not None else "a finite number"
 
 
 class Settings:
@@ -279,7 +285,7 @@ class RunConfig:
     # and strong, weakest first (W → via… → S).
     via: list[str] = field(default_factory=list)
     # torch CPU threads; None: all cores
-    threads: int | None = setting(None, ge=1, expected="a positive number of threads or null")
+    threads: int | None = setting(None, ge=1, le=MAX_THREADS, expected=f"a number of threads from 1 to {MAX_THREADS}, or null")
     # The zero-shot row (protocol.py): the untrained strong model's own answer to the task's question,
     # beside weak / student / ceiling. auto: when the strong model is a causal LM; none: never.
     zero_shot: str = setting("auto", choices=ZERO_SHOT_MODES,
@@ -367,17 +373,48 @@ def merge_into(obj, data: dict, where: str, prefix: str = ""):
     return obj
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (YAML would keep the last one
+    silently: ``seed: 1`` then ``seed: 2`` would run seed 2)."""
+
+
+def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False):
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            repeated = key in seen
+        except TypeError:  # an unhashable key ([a, b]: 1)
+            raise yaml.constructor.ConstructorError(None, None, "a key that is a list or a mapping, not a name",
+                                                    key_node.start_mark) from None
+        if repeated:
+            raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line of a YAML error: what is wrong and where (PyYAML's own message spans several)."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    if getattr(exc, "context", None):
+        problem = f"{exc.context}, {problem}"
+    mark = getattr(exc, "problem_mark", None)
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark else str(problem)
+
+
 def read_yaml(path: Path) -> dict:
+    from .store import readable_file
+
+    readable_file(Path(path), f"config file {path}", "a YAML file")
     try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-    except FileNotFoundError:
-        raise UserError(f"config file {path} does not exist") from None
-    except IsADirectoryError:
-        raise UserError(f"config file {path} is a folder; expected a YAML file") from None
+        data = yaml.load(Path(path).read_text(), Loader=_UniqueKeyLoader) or {}
     except UnicodeDecodeError:
         raise UserError(f"config file {path} is not UTF-8 text; expected a YAML file") from None
     except yaml.YAMLError as exc:
-        raise UserError(f"config file {path} is not valid YAML: {exc}") from None
+        raise UserError(f"config file {path} is not valid YAML: {yaml_problem(exc)}") from None
     if not isinstance(data, dict):
         raise UserError(f"config file {path}: expected a mapping at the top level")
     return data
@@ -453,8 +490,6 @@ def _setting_problems(obj, prefix: str = ""):
             yield from _setting_problems(value, f"{dotted}.")
             continue
         meta = f.metadata
-        if not meta:
-            continue
         if isinstance(value, dict):
             keys = meta["keys"]() if "keys" in meta else None
             for key, item in value.items():

@@ -380,8 +380,11 @@ def write_deception(run_dir: str | Path, conflict: dict | None = None, **options
 def read_deception(run_dir: str | Path) -> dict:
     """The stored report of a run folder, computed (and written) first when missing or outdated."""
     path = Path(run_dir) / "deception.json"
-    if path.exists():
-        report = json.loads(path.read_text())
-        if report.get("version") == VERSION:
+    if path.is_file():
+        try:
+            report = json.loads(path.read_text())
+        except (ValueError, UnicodeDecodeError):  # damaged: it is derived from the predictions, so rebuilt
+            report = None
+        if isinstance(report, dict) and report.get("version") == VERSION:
             return report
     return write_deception(run_dir)

@@ -110,6 +110,8 @@ class RayExecutor:
 
 def make_executor(name: str, address: str | None = None, max_parallel: int | None = None,
                   num_cpus: int | None = None):
+    if max_parallel is not None and max_parallel < 1:
+        raise UserError(f"--max-parallel: expected a positive number of cells, got {max_parallel}")
     if name == "local":
         if address or (max_parallel or 1) > 1:
             raise UserError("--address and --max-parallel are options of --executor ray; the local executor runs one "

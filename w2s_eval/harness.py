@@ -462,9 +462,11 @@ def export_lm_eval(path: str | Path, out_dir: str | Path | None = None) -> list[
     _lm_eval()
     from lm_eval.utils import handle_non_serializable
 
-    from .store import atomic_write_text
+    from .store import atomic_write_text, check_writable
 
     path = Path(path)
+    if out_dir is not None:
+        check_writable(Path(out_dir), "--out")  # before any file is written: a file or a link loop there
     runs = find_runs(path)
     single = runs == [path]
     written = []

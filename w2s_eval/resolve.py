@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from .errors import UserError, unknown_name
 from .methods import METHODS, Method, make_method
 from .models.resolve import BUILTIN
 from .paradigms import Paradigm, check_supported, get_paradigm, model_class
-from .store import KEY_SCHEMA, content_hash
+from .store import KEY_SCHEMA, check_writable, content_hash
 from .tasks import get_task, pair_task_names
 from .tasks.base import Task
 from .tasks.custom import custom_task
@@ -75,6 +76,9 @@ def resolve_run(cfg: RunConfig) -> ResolvedRun:
     cfg.method, cfg.via = METHODS.get(cfg.method).plan(list(cfg.via), via, cfg.gap)
     method = make_method(cfg.method, cfg.method_options)
     check_method(method, paradigm)
+    if method.reads_strong_features and cfg.strong_model in BUILTIN:
+        raise UserError(f"method {method.name!r} reads the strong model's hidden states, and strong model "
+                        f"{cfg.strong_model!r} has none; choose a transformer strong model (--strong, w2s-eval models)")
     return ResolvedRun(cfg, task, paradigm, weak_paradigm, method, conflict, loss, _run_id(cfg, conflict))
 
 
@@ -99,6 +103,8 @@ def validate(cfg: RunConfig) -> tuple[conflicts.Conflict, object]:
             raise UserError(f"{role}.{exc}") from None
         check_train_args(getattr(cfg, role).train_args, f"{role}.train_args")
     tracking.check(cfg.tracking.report_to)
+    if cfg.tracking.report_to and cfg.tracking.dir:  # where curves go: checked before any training
+        check_writable(Path(cfg.tracking.dir), "tracking.dir")
     return conflict, loss
 
 
@@ -142,7 +148,8 @@ def check_method(method, paradigm: Paradigm):
 
 def _run_id(c: RunConfig, conflict: conflicts.Conflict) -> str:
     """Readable settings plus a hash of the whole resolved config ``c``."""
-    task = c.task if not c.data.file else "custom-" + Path(c.data.file).stem
+    # A file's name as a folder name: only characters that are safe in paths and shells.
+    task = c.task if not c.data.file else "custom-" + re.sub(r"[^A-Za-z0-9._-]+", "-", Path(c.data.file).stem)
     identity = c.to_dict()
     for role in ("weak_train", "strong_train"):  # without train_args that cannot change results
         identity[role] = getattr(c, role).cache_identity()

@@ -21,6 +21,7 @@ read (a damaged record is one line naming the field), published as docs/run-reco
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -31,12 +32,13 @@ import yaml
 from . import __version__
 from .config import Settings, setting
 from .errors import UserError
-from .store import atomic_write_json, atomic_write_yaml, remove_orphaned_tmp_files, unwritable_reason
+from .store import atomic_write_json, atomic_write_yaml, path_problem, remove_orphaned_tmp_files, unwritable_reason
 
 SCHEMA = 2
 STATUSES = ("running", "done", "failed")
 RECORD, CONFIG, PREDICTIONS = "metrics.json", "config.yaml", "predictions.parquet"
 MODEL_ROLES = ("weak", "student", "ceiling")
+SCORES = ("acc", "auroc")  # what a model's entry of the record holds
 # The untrained strong model's own answer (protocol.py, the zero-shot step): a predictions column and
 # a metrics.json entry of runs whose strong model is a causal LM, absent from any other run. Not a
 # role: nothing is trained, so there is no model folder to export or evaluate.
@@ -54,13 +56,22 @@ class RunRecord(Settings):
     w2s_eval: str | None = None  # the version that wrote it
     error: str | None = None  # a failed run's: "ExceptionType: message"
     task: str | None = None
-    weak: dict[str, Any] | None = None  # {acc, auroc}, as student and ceiling
-    student: dict[str, Any] | None = None
-    ceiling: dict[str, Any] | None = None
-    gap: float | None = None  # ceiling acc − weak acc
+    weak: dict[str, float | None] | None = setting(None, ge=0, le=1, keys=lambda: SCORES,
+                                                   expected="an accuracy or AUROC in [0, 1], or null")
+    student: dict[str, float | None] | None = setting(None, ge=0, le=1, keys=lambda: SCORES,
+                                                      expected="an accuracy or AUROC in [0, 1], or null")
+    ceiling: dict[str, float | None] | None = setting(None, ge=0, le=1, keys=lambda: SCORES,
+                                                      expected="an accuracy or AUROC in [0, 1], or null")
+    gap: float | None = setting(None, ge=-1, le=1, expected="ceiling − weak accuracy, in [-1, 1]")
     pgr: dict[str, Any] | None = None  # {value, ci_low, ci_high, ...}
     n_test: int | None = setting(None, ge=1, expected="a positive number of test examples")
     steps: dict[str, str] | None = None  # step -> key of its cached folder (.cache/<step>-<key>)
+
+    def check(self):
+        value = (self.pgr or {}).get("value")
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not math.isfinite(value)):
+            raise UserError(f"pgr.value: expected a finite number or null, got {value!r}")
 
 
 def check_record(record, where: str) -> dict:
@@ -159,12 +170,15 @@ def fail(run_dir: Path, error: BaseException):
 
 def record_of(run_dir: Path) -> dict | None:
     """The run record of ``run_dir`` (checked), or None where there is none."""
-    path = run_dir / RECORD
-    if not path.exists():
+    path = Path(run_dir) / RECORD
+    problem = path_problem(path)
+    if problem == "no such file or folder":
         return None
+    if problem:  # a FIFO there would block the read forever
+        raise UserError(f"{path}: {problem}; expected the run record (a JSON file)")
     try:
         record = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
+    except (ValueError, UnicodeDecodeError) as exc:
         raise UserError(f"{path} is not valid JSON: {exc}") from None
     return check_record(record, str(path))
 
@@ -195,7 +209,8 @@ def read_run(run_dir: str | Path) -> Run:
     if status == "running":
         raise UserError(f"{run_dir}: an unfinished run (status running); rerun its command to finish it")
     if status == "failed":
-        raise UserError(f"{run_dir}: a failed run ({record.get('error')}); fix the cause and rerun its command")
+        raise UserError(f"{run_dir}: a failed run ({record.get('error') or 'no error recorded'}); fix the cause and "
+                        f"rerun its command")
     return Run(run_dir, status, record["schema"], record, _config(run_dir))
 
 

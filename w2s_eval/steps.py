@@ -24,6 +24,7 @@ from . import conflict as conflicts
 from . import distributed, tracking
 from .config import RunConfig
 from .deception import BASELINE, write_deception
+from .errors import UserError
 from .methods import Method, MethodContext, TrainingSet
 from .models.resolve import ResolvedModel, is_causal_lm
 from .paradigms import Paradigm, get_paradigm, linear_model_version, load_trained, new_model
@@ -165,11 +166,20 @@ def method_step(bench: Bench, weak: Step, labels: Step) -> tuple[MethodContext, 
                         val=s["val"], test=s["test"], weak_dir=weak.folder, weak_key=weak.key, label_key=labels.key,
                         weak_B=soft.loc[s["B"]["id"]].to_numpy(), weak_val=soft.loc[s["val"]["id"]].to_numpy(),
                         split_keys=bench.split_keys, train=bench.train, run_step=bench.run_step,
-                        features=lambda frame: ProbeClassifier.of(p.strong.location, cfg.strong_train, 0, p.task).features(frame),
-                        log=bench.log)
+                        features=lambda frame: strong_features(bench, frame), log=bench.log)
     if not p.run.method.is_baseline:
         bench.log("method", f"method {cfg.method}: building the student's training set")
     return ctx, p.run.method.training_set(ctx)
+
+
+def strong_features(bench: Bench, frame: pd.DataFrame) -> np.ndarray:
+    """The strong model's frozen features of each row (the probe's, pooled as strong_train says; for
+    pairs φ(A) − φ(B)), computed once per text and model and cached on disk."""
+    p, cfg = bench.p, bench.cfg
+    if p.strong.kind == "builtin":
+        raise UserError(f"method {cfg.method!r} reads the strong model's hidden states, and strong model "
+                        f"{cfg.strong_model!r} has none; choose a transformer strong model (--strong, w2s-eval models)")
+    return ProbeClassifier.of(p.strong.location, cfg.strong_train, 0, p.task).features(frame)
 
 
 def student_step(bench: Bench, training: TrainingSet, conflict: conflicts.Conflict) -> Step:

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -63,11 +64,49 @@ def refused_file(exc: BaseException) -> str | None:
     return next((link.filename for link in exception_chain(exc) if getattr(link, "filename", None)), None)
 
 
+SPECIAL_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+                 (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def path_problem(path: Path, want_folder: bool = False) -> str | None:
+    """What is wrong with reading ``path`` as a regular file (or, ``want_folder``, as a folder):
+    "no such file", "a broken symbolic link", "a symbolic link loop", or the kind of special file
+    there (a FIFO would block a read forever, /dev/zero never ends); None when it is one."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return f"a broken symbolic link (to {os.readlink(path)})" if path.is_symlink() else "no such file or folder"
+    except NotADirectoryError:  # a file where a folder of the path should be: nothing is there
+        return "no such file or folder"
+    except OSError as exc:
+        return "a symbolic link loop" if exc.errno == errno.ELOOP else exc.strerror
+    if want_folder:
+        return None if stat.S_ISDIR(mode) else ("a file" if stat.S_ISREG(mode) else _special_kind(mode))
+    return None if stat.S_ISREG(mode) else _special_kind(mode)
+
+
+def _special_kind(mode: int) -> str:
+    return next((kind for is_kind, kind in SPECIAL_KINDS if is_kind(mode)), "not a regular file")
+
+
+def readable_file(path: Path, label: str, expected: str) -> Path:
+    """``path`` if it is a regular file, else a one-line error: ``label`` names the flag or file
+    (e.g. "config file x.yaml"), ``expected`` what should be there."""
+    problem = path_problem(path)
+    if problem:
+        raise UserError(f"{label}: {problem}; expected {expected}")
+    return Path(path)
+
+
 def check_writable(folder: Path, flag: str = "--out", min_free: int = MIN_FREE_BYTES) -> Path:
     """``folder`` can be written (it, or the nearest folder above it that exists, takes a file) and
     has ``min_free`` bytes free; otherwise a one-line error naming ``flag``. Called before any data
     or model is loaded; creates nothing."""
     folder = Path(folder)
+    problem = path_problem(folder, want_folder=True)
+    if problem and problem not in ("no such file or folder", "a file"):  # a loop, a FIFO, a device
+        raise UserError(f"{flag} {folder}: {problem}; expected a folder")
     existing = next(p for p in (folder.absolute(), *folder.absolute().parents) if p.exists())
     if not existing.is_dir():
         where = "is a file" if existing == folder.absolute() else f"is under {existing}, which is a file"
@@ -214,6 +253,13 @@ def file_records(folder: Path, skip: tuple[str, ...] = ()) -> dict[str, list]:
     return records
 
 
+def _is_file_records(records) -> bool:
+    """``records`` as ``record_files`` writes them: name -> [size, sha256, mtime in ns]."""
+    return isinstance(records, dict) and all(
+        isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], int) and isinstance(entry[1], str)
+        and isinstance(entry[2], int) for entry in records.values())
+
+
 def record_problems(folder: Path, records: dict[str, list]) -> list[str]:
     """Files of ``folder`` that no longer match ``records``: missing, resized, or changed (a file
     whose modification time moved is hashed again; an untouched one is not re-read)."""
@@ -275,9 +321,13 @@ class StepCache:
         (missing, resized or changed files); [] when they match, or for an entry written before
         checksums were recorded (nothing to check against)."""
         try:
-            recorded = json.loads((folder / cls.MANIFEST).read_text()).get("files")
+            manifest = json.loads((folder / cls.MANIFEST).read_text())
         except (OSError, ValueError) as exc:
             return [f"{cls.MANIFEST}: unreadable ({exc})"]
+        recorded = manifest.get("files") if isinstance(manifest, dict) else None
+        if not isinstance(manifest, dict) or not _is_file_records(recorded or {}):
+            return [f"{cls.MANIFEST}: not a step manifest (expected an object whose files map each name to "
+                    f"[size, sha256, mtime])"]
         return record_problems(folder, recorded or {})
 
     def run(self, step: str, key: str, work: Callable[[Path], dict], log: RunLog) -> Path:

@@ -47,7 +47,8 @@ from .eval.metrics import RUN_TABLE_MODELS, TABLES, bootstrap, interval_text, pg
 from .errors import UserError, unknown_name
 from .resolve import ResolvedRun, resolve_profile, resolve_run
 from .run_folder import ZERO_SHOT, error_of, is_done, read_run, status_of
-from .store import RunLog, atomic_write_json, atomic_write_parquet, check_outputs_writable, check_writable
+from .store import (RunLog, atomic_write_json, atomic_write_parquet, check_outputs_writable, check_writable,
+                    readable_file)
 
 # The experiment's dimensions, declared once: grid axes, sweep rows, pooling and report filters follow.
 CELL_KEYS = ("task", "gap", "paradigm", "loss", "method", "conflict", "seed")
@@ -342,6 +343,19 @@ def run_sweep(grid: SweepGrid, out_dir: str | Path, base_config: BaseConfig, qui
     if runs_dir != out_dir:
         check_writable(runs_dir, "runs folder")
     cells = grid.cells()
+    mine = shard_cells(len(cells), None if collect else shard)
+
+    def name(k: int) -> str:
+        return f"{k + 1}/{len(cells)} (" + " ".join(f"{key}={v}" for key, v in cells[k].items()) + ")"
+
+    resolved = {}  # each cell resolved once, before anything is written: a bad setting refuses the sweep
+    for k in mine:
+        try:
+            resolved[k] = resolve_run(cell_config(base_config, cells[k]))
+        except UserError as exc:  # as a run refuses it: before any cell runs
+            raise UserError(f"sweep: cell {name(k)}: {exc}") from None
+        except Exception as exc:
+            resolved[k] = exc
     log = RunLog(out_dir / "sweep_log.jsonl", quiet=quiet)
     warning = _task_defaults_warning(base_config, grid)
     configs = ({f"{t}/{p}": base_config(t, p).to_dict() for t in dict.fromkeys(grid.tasks)
@@ -357,15 +371,11 @@ def run_sweep(grid: SweepGrid, out_dir: str | Path, base_config: BaseConfig, qui
     })
     if warning:
         log("warning", f"sweep: warning: {warning}")
-    mine = shard_cells(len(cells), None if collect else shard)
     rows = {k: _pending_row(cells[k]) for k in mine}
     table = table_path(out_dir, None if collect else shard)
 
     def write():
         atomic_write_parquet(table, _frame([rows[k] for k in mine]))
-
-    def name(k: int) -> str:
-        return f"{k + 1}/{len(cells)} (" + " ".join(f"{key}={v}" for key, v in cells[k].items()) + ")"
 
     write()
     what = "collect" if collect else "sweep" + (f" shard {shard[0]}/{shard[1]}" if shard else "")
@@ -373,15 +383,13 @@ def run_sweep(grid: SweepGrid, out_dir: str | Path, base_config: BaseConfig, qui
         grid=dataclasses.asdict(grid), shard=list(shard) if shard else None, collect=collect, executor=executor.name)
     jobs = []
     for k in mine:
-        row = rows[k]
-        try:
-            run = resolve_run(cell_config(base_config, cells[k]))  # once per cell
-            cfg, run_id = run.cfg, run.run_id
-        except Exception as exc:  # a cell whose config cannot be built fails alone
-            row.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        row, run = rows[k], resolved[k]
+        if isinstance(run, Exception):  # a cell whose config cannot be built fails alone
+            row.update(status="failed", error=f"{type(run).__name__}: {run}")
             log("cell_failed", f"sweep: cell {name(k)} failed: {row['error']}", cell=cells[k], error=row["error"],
-                traceback=traceback.format_exc())
+                traceback="".join(traceback.format_exception(run)))
             continue
+        cfg, run_id = run.cfg, run.run_id
         run_dir = runs_dir / run_id
         row.update(run_id=run_id, run_dir=os.path.relpath(run_dir, out_dir))
         if is_done(run_dir):
@@ -428,14 +436,40 @@ def run_sweep(grid: SweepGrid, out_dir: str | Path, base_config: BaseConfig, qui
 
 
 def read_sweep(sweep_dir: str | Path) -> pd.DataFrame:
+    """A sweep's table (one row per cell); a missing, damaged or foreign file is one line saying how
+    to rebuild it (the runs are in their folders: ``--collect`` indexes them again)."""
     path = Path(sweep_dir) / "sweep.parquet"
     if not path.exists():
         raise UserError(f"{sweep_dir}: no sweep.parquet; is this a sweep folder?")
-    frame = pd.read_parquet(path)
+    rebuild = "rerun the sweep's command with --collect to index its runs again"
+    try:
+        frame = pd.read_parquet(readable_file(path, str(path), "the sweep's table"))
+    except UserError:
+        raise
+    except Exception as exc:  # pyarrow's errors for a damaged file share no base class
+        raise UserError(f"{path}: damaged (not a readable Parquet file: {type(exc).__name__}); {rebuild}") from None
     for key, default in AXIS_DEFAULTS.items():
         if key not in frame:
             frame[key] = default
+    missing = [c for c in ("status", *CELL_KEYS) if c not in frame]
+    if missing:
+        raise UserError(f"{path}: not a sweep table (no column {missing[0]!r}); {rebuild}")
     return frame
+
+
+def read_sweep_info(sweep_dir: str | Path) -> dict:
+    """``sweep.json`` (the grid, the base config, where the runs are); {} where there is none."""
+    path = Path(sweep_dir) / "sweep.json"
+    if not path.exists():
+        return {}
+    try:
+        info = json.loads(readable_file(path, str(path), "the sweep's JSON record").read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not valid JSON ({exc}); rerun the sweep's command to write it again") from None
+    if not isinstance(info, dict):
+        raise UserError(f"{path}: expected a JSON object, got {type(info).__name__}; rerun the sweep's command to "
+                        f"write it again")
+    return info
 
 
 # -- pooling seeds ---------------------------------------------------------------------------------

@@ -147,114 +147,52 @@ def _sweep(*extra: str) -> Callable[[Path], list[str]]:
     return lambda tmp: ["sweep", "--weak", "tfidf", "--strong", "tfidf", "--out", str(tmp / "runs"), *extra]
 
 
-BAD_INPUTS = [
-    BadInput("--threads -1", _flags("--threads", "-1"), "threads: expected a positive number of threads"),
-    BadInput("--seed -2", _flags("--seed", "-2"), "seed: expected a non-negative integer"),
-    BadInput("eval.n_bootstrap=0", _flags("--set", "eval.n_bootstrap=0"), "eval.n_bootstrap: expected from 10 to"),
-    BadInput("eval.level=1.5", _flags("--set", "eval.level=1.5"), "eval.level: expected a confidence level between 0 and 1"),
-    BadInput("strong_train.epochs=-1", _flags("--set", "strong_train.epochs=-1"),
-             "strong_train.epochs: expected a positive number of epochs"),
-    BadInput("weak_train.lr=0", _flags("--set", "weak_train.lr=0"), "weak_train.lr: expected a positive learning rate"),
-    BadInput("strong_train.batch_size=0", _flags("--set", "strong_train.batch_size=0"),
-             "strong_train.batch_size: expected a positive batch size"),
-    BadInput("unknown key in a mapping", _flags("--set", "splits.max_per_split={A: 60, tst: 5}"),
-             "splits.max_per_split: expected keys among A, B, val, test, got 'tst'"),
-    BadInput("negative split cap", _flags("--set", "splits.max_per_split={A: -3}"),
-             "splits.max_per_split.A: expected a positive number"),
-    BadInput("malformed YAML value", _flags("--set", "splits.max_per_split={A: 60"), "the value is not valid YAML"),
-    BadInput("unknown trainer argument", _flags("--set", "strong_train.train_args.no_such_field=1"),
-             "'no_such_field' is not a field"),
-    BadInput("unknown tracker", _flags("--set", "tracking.report_to=[comet]"), "expected none or any of tensorboard"),
-    BadInput("unknown precision", _flags("--set", "strong_train.precision=fp16"),
-             "strong_train.precision: expected one of auto, fp32, bf16"),
-    BadInput("unknown finetune mode", _flags("--set", "strong_train.finetune=sideways"),
-             "strong_train.finetune: expected one of full, lora, head, probe, got 'sideways'"),
-    BadInput("method option out of range", _flags("--method", "confident:share=2"), "share"),
-    BadInput("conflict on a task without pairs", _flags("--conflict", "implicit"), "judges reply pairs"),
-    BadInput("--config is a folder", _flags("--config", "."), "is a folder; expected a YAML file"),
-    BadInput("--config not UTF-8", _config_not_utf8, "not UTF-8"),
-    BadInput("labels all one class", _data_file(b"text,label\na,1\nb,1\n"),
-             "every label is 1; a task needs examples of both classes"),
-    BadInput("data file not UTF-8", _data_file(b"\xff\xfe\x00bad"), "cannot read it"),
-    BadInput("empty text cell", _data_file(b"text,label\nhello,1\n,0\nfoo,0\nbar,1\n"),
-             "column 'text' (--text-field) has an empty cell in row 1"),
-    BadInput("missing label column", _data_file(b"text,class\nhello,1\nfoo,0\n"), "missing column(s) ['label']"),
-    BadInput("labels not binary", _data_file(b"text,label\nhello,2\nfoo,0\n"), "must hold binary labels"),
-    BadInput("data file without rows", _data_file(b"text,label\n"), "no rows"),
-    BadInput("unsupported data file type", _data_file(b"<xml/>", "mine.xml"), "unsupported file type '.xml'"),
-    BadInput("hub dataset offline", lambda tmp: ["run", "--data", "owner/name", "--out", str(tmp / "runs")],
-             "cannot load it from the hub"),
-    BadInput("--out is a file", _out_on_a_file, "is a file; expected a folder"),
-    BadInput("--out under a file", _out_under_a_file, "which is a file; expected a folder"),
-    BadInput("--out read-only", _out_read_only, "cannot write there (read-only file system)", needs_mount=True),
-    BadInput("--out nearly full", _out_nearly_full, "MiB free; a run needs at least", needs_mount=True),
-    BadInput("sweep --out read-only", _sweep_out_read_only, "cannot write there (read-only file system)",
-             needs_mount=True),
-    BadInput("report of a corrupt record", _report_corrupt_record, "metrics.json is not valid JSON"),
-    BadInput("report of a folder without runs", _report_not_a_run, "neither a run folder"),
-    # Values that pass a hand-written check and fail later inside a library, after the work is done.
-    BadInput("--seed beyond numpy's range", _flags("--seed", "4294967296"), "seed: expected a non-negative integer up to"),
-    BadInput("eval.n_bootstrap beyond memory", _flags("--set", "eval.n_bootstrap=1000000000"),
-             "eval.n_bootstrap: expected from 10 to 1,000,000"),
-    BadInput("strong_train.epochs=1e9", _flags("--set", "strong_train.epochs=1e9"),
-             "strong_train.epochs: expected a positive number of epochs up to 1000"),
-    BadInput("a number field given a word", _flags("--set", "strong_train.lr=fast"),
-             "strong_train.lr: expected a number, got 'fast'"),
-    # User data that would be silently rewritten.
-    BadInput("an empty id cell", _data_file(b"id,text,label\na,hello,1\n,foo,0\nc,bar,1\nd,baz,0\n", "mine.csv",
-                                            "--id-field", "id"),
-             "column 'id' (--id-field) has an empty cell in row 1"),
-    BadInput("a repeated id", _data_file(b"id,text,label\n7,hello,1\n07,foo,0\n7,bar,1\n8,baz,0\n", "mine.csv",
-                                         "--id-field", "id"),
-             "column 'id' (--id-field) repeats the id '7' in row 2"),
-    BadInput("an empty group cell", _data_file(b"g,text,label\na,hello,1\nb,foo,0\n,bar,1\nd,baz,0\n", "mine.csv",
-                                               "--group-field", "g"),
-             "column 'g' (--group-field) has an empty cell in row 2"),
-    BadInput("a column named twice", _data_file(b"text,label,text\nhello,1,x\nfoo,0,y\n"),
-             "the header names column 'text' more than once"),
-    BadInput("--data is a folder", _data_special("folder"), "mine.csv: a folder; expected a .csv"),
-    BadInput("--data is a FIFO", _data_special("fifo"), "mine.csv: a FIFO (named pipe); expected a .csv"),
-    BadInput("--data is a symbolic link loop", _data_special("loop"), "mine.csv: a symbolic link loop"),
-    BadInput("--data is a broken symbolic link", _data_special("broken link"), "mine.csv: a broken symbolic link"),
-    # Verify and list commands that would give a false all-clear.
-    BadInput("cache verify of no folder", lambda tmp: ["cache", "verify", str(tmp / "nope")],
-             "nope: no such folder"),
-    BadInput("cache verify of a folder without a cache", lambda tmp: ["cache", "verify", "--fix", str(tmp)],
-             "no step cache there"),
-    BadInput("models verify of an unknown model", lambda tmp: ["models", "verify", "nosuchmodel"],
-             "unknown model 'nosuchmodel'"),
-    BadInput("sweep --tasks ''", _sweep("--tasks", ""), "--tasks '': expected a comma list of at least one name"),
-    BadInput("sweep --methods ''", _sweep("--methods", ""), "--methods '': expected a comma list"),
-    BadInput("sweep --seeds ''", _sweep("--seeds", ""), "--seeds '': a count (3) or a list"),
-    # Malformed options and damaged run folders: one line, not a traceback.
-    BadInput("method option not valid YAML", _flags("--method", "confident:share=[0.5"),
-             "the value of 'share' is not valid YAML"),
-    BadInput("method option without a value", _flags("--method", "confident:share"), "expected NAME or NAME:OPTION=VALUE"),
-    BadInput("report of a run whose predictions are damaged",
-             _damaged_run("report", lambda run: (run / "predictions.parquet").write_bytes(b"not parquet")),
-             "predictions.parquet: damaged (not a readable Parquet file"),
-    BadInput("report of a run whose predictions are missing",
-             _damaged_run("report", lambda run: (run / "predictions.parquet").unlink()), "predictions.parquet: missing"),
-    BadInput("report of a run whose config.yaml is malformed",
-             _damaged_run("report", lambda run: (run / "config.yaml").write_text("task: [unclosed")),
-             "config.yaml is not valid YAML"),
-    BadInput("export of a run whose predictions are damaged",
-             _damaged_run("export", lambda run: (run / "predictions.parquet").write_bytes(b"x")),
-             "predictions.parquet: damaged"),
-    BadInput("export-model onto a file", _export_onto_a_file, "afile: a file is there; expected a folder"),
-    # Inputs checked by their declared schema: the sweep grid and the run record.
-    BadInput("sweep seed beyond what numpy accepts", _sweep("--seeds", "0,4294967296"),
-             "sweep grid: seeds[1]: expected a non-negative integer up to 4294967295"),
-    BadInput("sweep of an unknown loss", _sweep("--losses", "xent,nope"), "sweep grid: losses[1]: expected one of"),
-    BadInput("report of a run whose record has an unknown status",
-             _damaged_run("report", lambda run: _edit_record(run, status="finished")),
-             "metrics.json: status: expected one of running, done, failed, got 'finished'"),
-    BadInput("export of a run whose record's steps are not keys",
-             _damaged_run("export", lambda run: _edit_record(run, steps=["weak"])),
-             "metrics.json: steps: expected a mapping"),
-    BadInput("report of a run whose record is a list", _damaged_run("report", lambda run: (
-        run / "metrics.json").write_text("[]")), "metrics.json: expected a JSON object (the run record), got list"),
-]
+_GOOD_CSV = ("text,label\n" + "".join(f"text number {i},{i % 2}\n" for i in range(60))).encode()
+
+
+def _config_text(text: str) -> Callable[[Path], list[str]]:
+    def args(tmp: Path) -> list[str]:
+        (tmp / "c.yaml").write_text(text)
+        return [*FAST_RUN, "--out", str(tmp / "runs"), "--config", str(tmp / "c.yaml")]
+    return args
+
+
+def _special_path(kind: str, command: Callable[[str], list[str]]) -> Callable[[Path], list[str]]:
+    """A FIFO (reading it would wait forever) or a symbolic link loop, handed to ``command``."""
+    def args(tmp: Path) -> list[str]:
+        path = tmp / "special"
+        if kind == "fifo":
+            os.mkfifo(path)
+        else:
+            os.symlink(tmp / "other", path)
+            os.symlink(path, tmp / "other")
+        out = command(str(path))
+        return out + (["--out", str(tmp / "runs")] if out[0] == "run" and "--out" not in out else [])
+    return args
+
+
+def _fifo_record(tmp: Path) -> list[str]:
+    (tmp / "run").mkdir()
+    os.mkfifo(tmp / "run" / "metrics.json")
+    return ["report", str(tmp / "run")]
+
+
+def _touched(tmp: Path) -> Path:
+    (tmp / "afile").write_text("")
+    return tmp / "afile"
+
+
+def _damaged_sweep(damage: Callable[[Path], None]) -> Callable[[Path], list[str]]:
+    def args(tmp: Path) -> list[str]:
+        from w2s_eval.cli import main
+
+        out = tmp / "sweep"
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            assert main(["sweep", "--weak", "tfidf", "--strong", "tfidf", "--quiet", "--out", str(out),
+                         *(a for s in TINY for a in ("--set", s))]) == 0
+        damage(out)
+        return ["report", str(out)]
+    return args
 
 
 def _edit_record(run: Path, **changes):
@@ -615,3 +553,168 @@ def corrupt_the_zoo(model: str = "minilm-l6") -> list[tuple[str, str | None]]:
                   and name in lines[0])
             results.append((what, None if ok else f"status {done.returncode}: {lines[-3:]}"))
     return results
+
+
+BAD_INPUTS = [
+    BadInput("--threads -1", _flags("--threads", "-1"), "threads: expected a number of threads from 1"),
+    BadInput("--seed -2", _flags("--seed", "-2"), "seed: expected a non-negative integer"),
+    BadInput("eval.n_bootstrap=0", _flags("--set", "eval.n_bootstrap=0"), "eval.n_bootstrap: expected from 10 to"),
+    BadInput("eval.level=1.5", _flags("--set", "eval.level=1.5"), "eval.level: expected a confidence level between 0 and 1"),
+    BadInput("strong_train.epochs=-1", _flags("--set", "strong_train.epochs=-1"),
+             "strong_train.epochs: expected a positive number of epochs"),
+    BadInput("weak_train.lr=0", _flags("--set", "weak_train.lr=0"), "weak_train.lr: expected a positive learning rate"),
+    BadInput("strong_train.batch_size=0", _flags("--set", "strong_train.batch_size=0"),
+             "strong_train.batch_size: expected a positive batch size"),
+    BadInput("unknown key in a mapping", _flags("--set", "splits.max_per_split={A: 60, tst: 5}"),
+             "splits.max_per_split: expected keys among A, B, val, test, got 'tst'"),
+    BadInput("negative split cap", _flags("--set", "splits.max_per_split={A: -3}"),
+             "splits.max_per_split.A: expected a positive number"),
+    BadInput("malformed YAML value", _flags("--set", "splits.max_per_split={A: 60"), "the value is not valid YAML"),
+    BadInput("unknown trainer argument", _flags("--set", "strong_train.train_args.no_such_field=1"),
+             "'no_such_field' is not a field"),
+    BadInput("unknown tracker", _flags("--set", "tracking.report_to=[comet]"), "expected none or any of tensorboard"),
+    BadInput("unknown precision", _flags("--set", "strong_train.precision=fp16"),
+             "strong_train.precision: expected one of auto, fp32, bf16"),
+    BadInput("unknown finetune mode", _flags("--set", "strong_train.finetune=sideways"),
+             "strong_train.finetune: expected one of full, lora, head, probe, got 'sideways'"),
+    BadInput("method option out of range", _flags("--method", "confident:share=2"), "share"),
+    BadInput("conflict on a task without pairs", _flags("--conflict", "implicit"), "judges reply pairs"),
+    BadInput("--config is a folder", _flags("--config", "."), "a folder; expected a YAML file"),
+    BadInput("--config not UTF-8", _config_not_utf8, "not UTF-8"),
+    BadInput("labels all one class", _data_file(b"text,label\na,1\nb,1\n"),
+             "every label is 1; a task needs examples of both classes"),
+    BadInput("data file not UTF-8", _data_file(b"\xff\xfe\x00bad"), "cannot read it"),
+    BadInput("empty text cell", _data_file(b"text,label\nhello,1\n,0\nfoo,0\nbar,1\n"),
+             "column 'text' (--text-field) has an empty cell in row 1"),
+    BadInput("missing label column", _data_file(b"text,class\nhello,1\nfoo,0\n"), "missing column(s) ['label']"),
+    BadInput("labels not binary", _data_file(b"text,label\nhello,2\nfoo,0\n"), "must hold binary labels"),
+    BadInput("data file without rows", _data_file(b"text,label\n"), "no rows"),
+    BadInput("unsupported data file type", _data_file(b"<xml/>", "mine.xml"), "unsupported file type '.xml'"),
+    BadInput("hub dataset offline", lambda tmp: ["run", "--data", "owner/name", "--out", str(tmp / "runs")],
+             "cannot load it from the hub"),
+    BadInput("--out is a file", _out_on_a_file, "is a file; expected a folder"),
+    BadInput("--out under a file", _out_under_a_file, "which is a file; expected a folder"),
+    BadInput("--out read-only", _out_read_only, "cannot write there (read-only file system)", needs_mount=True),
+    BadInput("--out nearly full", _out_nearly_full, "MiB free; a run needs at least", needs_mount=True),
+    BadInput("sweep --out read-only", _sweep_out_read_only, "cannot write there (read-only file system)",
+             needs_mount=True),
+    BadInput("report of a corrupt record", _report_corrupt_record, "metrics.json is not valid JSON"),
+    BadInput("report of a folder without runs", _report_not_a_run, "neither a run folder"),
+    # Values that pass a hand-written check and fail later inside a library, after the work is done.
+    BadInput("--seed beyond numpy's range", _flags("--seed", "4294967296"), "seed: expected a non-negative integer up to"),
+    BadInput("eval.n_bootstrap beyond memory", _flags("--set", "eval.n_bootstrap=1000000000"),
+             "eval.n_bootstrap: expected from 10 to 1,000,000"),
+    BadInput("strong_train.epochs=1e9", _flags("--set", "strong_train.epochs=1e9"),
+             "strong_train.epochs: expected a positive number of epochs up to 1000"),
+    BadInput("a number field given a word", _flags("--set", "strong_train.lr=fast"),
+             "strong_train.lr: expected a number, got 'fast'"),
+    # User data that would be silently rewritten.
+    BadInput("an empty id cell", _data_file(b"id,text,label\na,hello,1\n,foo,0\nc,bar,1\nd,baz,0\n", "mine.csv",
+                                            "--id-field", "id"),
+             "column 'id' (--id-field) has an empty cell in row 1"),
+    BadInput("a repeated id", _data_file(b"id,text,label\n7,hello,1\n07,foo,0\n7,bar,1\n8,baz,0\n", "mine.csv",
+                                         "--id-field", "id"),
+             "column 'id' (--id-field) repeats the id '7' in row 2"),
+    BadInput("an empty group cell", _data_file(b"g,text,label\na,hello,1\nb,foo,0\n,bar,1\nd,baz,0\n", "mine.csv",
+                                               "--group-field", "g"),
+             "column 'g' (--group-field) has an empty cell in row 2"),
+    BadInput("a column named twice", _data_file(b"text,label,text\nhello,1,x\nfoo,0,y\n"),
+             "the header names column 'text' more than once"),
+    BadInput("--data is a folder", _data_special("folder"), "mine.csv: a folder; expected a .csv"),
+    BadInput("--data is a FIFO", _data_special("fifo"), "mine.csv: a FIFO (named pipe); expected a .csv"),
+    BadInput("--data is a symbolic link loop", _data_special("loop"), "mine.csv: a symbolic link loop"),
+    BadInput("--data is a broken symbolic link", _data_special("broken link"), "mine.csv: a broken symbolic link"),
+    # Verify and list commands that would give a false all-clear.
+    BadInput("cache verify of no folder", lambda tmp: ["cache", "verify", str(tmp / "nope")],
+             "nope: no such folder"),
+    BadInput("cache verify of a folder without a cache", lambda tmp: ["cache", "verify", "--fix", str(tmp)],
+             "no step cache there"),
+    BadInput("models verify of an unknown model", lambda tmp: ["models", "verify", "nosuchmodel"],
+             "unknown model 'nosuchmodel'"),
+    BadInput("sweep --tasks ''", _sweep("--tasks", ""), "--tasks '': expected a comma list of at least one name"),
+    BadInput("sweep --methods ''", _sweep("--methods", ""), "--methods '': expected a comma list"),
+    BadInput("sweep --seeds ''", _sweep("--seeds", ""), "--seeds '': a count (3) or a list"),
+    # Malformed options and damaged run folders: one line, not a traceback.
+    BadInput("method option not valid YAML", _flags("--method", "confident:share=[0.5"),
+             "the value of 'share' is not valid YAML"),
+    BadInput("method option without a value", _flags("--method", "confident:share"), "expected NAME or NAME:OPTION=VALUE"),
+    BadInput("report of a run whose predictions are damaged",
+             _damaged_run("report", lambda run: (run / "predictions.parquet").write_bytes(b"not parquet")),
+             "predictions.parquet: damaged (not a readable Parquet file"),
+    BadInput("report of a run whose predictions are missing",
+             _damaged_run("report", lambda run: (run / "predictions.parquet").unlink()), "predictions.parquet: missing"),
+    BadInput("report of a run whose config.yaml is malformed",
+             _damaged_run("report", lambda run: (run / "config.yaml").write_text("task: [unclosed")),
+             "config.yaml is not valid YAML"),
+    BadInput("export of a run whose predictions are damaged",
+             _damaged_run("export", lambda run: (run / "predictions.parquet").write_bytes(b"x")),
+             "predictions.parquet: damaged"),
+    BadInput("export-model onto a file", _export_onto_a_file, "afile: a file is there; expected a folder"),
+    # Inputs checked by their declared schema: the sweep grid and the run record.
+    BadInput("sweep seed beyond what numpy accepts", _sweep("--seeds", "0,4294967296"),
+             "sweep grid: seeds[1]: expected a non-negative integer up to 4294967295"),
+    BadInput("sweep of an unknown loss", _sweep("--losses", "xent,nope"), "sweep grid: losses[1]: expected one of"),
+    BadInput("report of a run whose record has an unknown status",
+             _damaged_run("report", lambda run: _edit_record(run, status="finished")),
+             "metrics.json: status: expected one of running, done, failed, got 'finished'"),
+    BadInput("export of a run whose record's steps are not keys",
+             _damaged_run("export", lambda run: _edit_record(run, steps=["weak"])),
+             "metrics.json: steps: expected a mapping"),
+    BadInput("report of a run whose record is a list", _damaged_run("report", lambda run: (
+        run / "metrics.json").write_text("[]")), "metrics.json: expected a JSON object (the run record), got list"),
+    BadInput("export of a run whose record has an accuracy above 1",
+             _damaged_run("export", lambda run: _edit_record(run, student={"acc": 7.5, "auroc": 0.5})),
+             "metrics.json: student.acc: expected an accuracy or AUROC in [0, 1]"),
+    # Values no comparison bounds: NaN and infinity, a count beyond what the machine holds.
+    BadInput("a setting of NaN", _flags("--set", "eval.level=.nan"), "eval.level: expected a confidence level"),
+    BadInput("a share of NaN in a mapping", _flags("--set", "splits.fractions={A: .nan}"),
+             "splits.fractions.A: expected a share"),
+    BadInput("an infinite learning rate", _flags("--set", "strong_train.lr=.inf"), "strong_train.lr: expected a positive"),
+    BadInput("a method option of NaN", _flags("--method", "confident:share=.nan"), "share: expected a share in (0, 1]"),
+    BadInput("a method option given twice", _flags("--method", "confident:share=0.5:share=0.2"),
+             "option 'share' is given twice"),
+    BadInput("threads beyond a C int", _flags("--set", "threads=10000000000000"), "threads: expected a number of threads"),
+    BadInput("a method that needs hidden states, with tfidf", _flags("--method", "selective"),
+             "reads the strong model's hidden states, and strong model 'tfidf' has none"),
+    BadInput("tracking.dir a file", _flags("--report-to", "tensorboard", "--set", "tracking.dir=/etc/passwd"),
+             "tracking.dir /etc/passwd: is a file; expected a folder"),
+    BadInput("sweep seed count of 0", _sweep("--seeds", "0"), "--seeds 0: expected a count from 1 to"),
+    BadInput("sweep seed count beyond memory", _sweep("--seeds", "100000000000"), "expected a count from 1 to"),
+    BadInput("sweep --max-parallel 0", _sweep("--max-parallel", "0"), "--max-parallel: expected a positive number"),
+    BadInput("sweep cell that a run would refuse", _sweep("--paradigms", "dpo"),
+             "sweep: cell 1/1 (task=toxicity gap=large paradigm=dpo"),
+    # Config files: YAML read strictly, and only from a regular file.
+    BadInput("config with a key given twice", _config_text("task: toxicity\ntask: safety\n"),
+             "key 'task' is given twice (line 2, column 1)"),
+    BadInput("config with two documents", _config_text("task: toxicity\n---\ntask: safety\n"),
+             "expected a single document in the stream"),
+    BadInput("config with a list as a key", _config_text("? [a, b]\n: 1\n"), "a key that is a list or a mapping"),
+    BadInput("config that is a FIFO", _special_path("fifo", lambda p: [*FAST_RUN, "--config", p]),
+             "a FIFO (named pipe); expected a YAML file"),
+    BadInput("config that is a device", lambda tmp: [*FAST_RUN, "--out", str(tmp / "runs"), "--config", "/dev/zero"],
+             "config file /dev/zero: a character device"),
+    BadInput("config that is a link loop", _special_path("loop", lambda p: [*FAST_RUN, "--config", p]),
+             "a symbolic link loop; expected a YAML file"),
+    BadInput("run --out a link loop", _special_path("loop", lambda p: [*FAST_RUN, "--out", p]),
+             "a symbolic link loop; expected a folder"),
+    BadInput("report of a link loop", _special_path("loop", lambda p: ["report", p]), "a symbolic link loop"),
+    BadInput("report of a folder whose record is a FIFO", _fifo_record, "metrics.json: a FIFO (named pipe)"),
+    BadInput("export --out a file", lambda tmp: ["export", str(_finished_run(tmp)), "--out", str(_touched(tmp))],
+             "is a file; expected a folder"),
+    # User data: fields named as written, rows read as written.
+    BadInput("--label-field ''", _data_file(_GOOD_CSV, "mine.csv", "--label-field", ""),
+             "--label-field '': expected a column name"),
+    BadInput("--text-field naming the label column", _data_file(_GOOD_CSV, "mine.csv", "--text-field", "label"),
+             "--text-field and --label-field both name column 'label'"),
+    BadInput("jsonl with a row that is a list", _data_file(b'{"text": "a", "label": 0}\n[1, 2]\n', "mine.jsonl"),
+             "cannot read it as a .jsonl file"),
+    # Verify commands: a name that is no zoo model's is an error, not an all-clear.
+    BadInput("models verify ''", lambda tmp: ["models", "verify", ""], "unknown model ''"),
+    BadInput("models verify of a built-in model", lambda tmp: ["models", "verify", "tfidf"],
+             "a built-in model, with no weights to verify"),
+    # Damaged sweep folders.
+    BadInput("report of a sweep whose table is damaged", _damaged_sweep(lambda s: (s / "sweep.parquet").write_text("x")),
+             "sweep.parquet: damaged (not a readable Parquet file"),
+    BadInput("report of a sweep whose sweep.json is a list", _damaged_sweep(lambda s: (s / "sweep.json").write_text("[]")),
+             "sweep.json: expected a JSON object, got list"),
+]

@@ -46,6 +46,8 @@ def parse_method_spec(spec: str) -> tuple[str, dict]:
         if not sep or not key:
             raise UserError(f"method {spec!r}: expected NAME or NAME:OPTION=VALUE[:OPTION=VALUE...], e.g. "
                             f"reliability:variant=reweight")
+        if key in options:
+            raise UserError(f"method {spec!r}: option {key!r} is given twice; give it once")
         try:
             options[key] = yaml.safe_load(value)
         except yaml.YAMLError as exc:

@@ -142,6 +142,9 @@ class Method:
     named_by_models: ClassVar[bool] = False
     # ``--methods all`` in a sweep runs it (bootstrap needs intermediate models, so is left out).
     in_all_methods: ClassVar[bool] = True
+    # It always reads the strong model's hidden states (``ctx.features``): a run whose strong model
+    # has none (tfidf) is refused before any work.
+    reads_strong_features: ClassVar[bool] = False
 
     def __init__(self, options=None):
         self.options = options if options is not None else (self.Config() if self.Config else None)

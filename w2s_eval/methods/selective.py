@@ -127,6 +127,7 @@ def pik_features(features: np.ndarray, pairwise: bool) -> np.ndarray:
 
 @METHODS.register("selective")
 class Selective(Method):
+    reads_strong_features = True
     summary = "self-labels where a P(IK) probe trusts the strong model, kNN graph smoothing (Lang et al. 2025)"
     Config = SelectiveConfig
 

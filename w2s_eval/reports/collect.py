@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,9 +10,10 @@ import pandas as pd
 
 from ..deception import read_deception
 from ..errors import UserError
+from ..store import path_problem
 from ..eval.metrics import right
 from ..run_folder import read_predictions, read_run, status_of
-from ..sweeps import CONDITION_AXES, aggregate, read_sweep, run_summary, select
+from ..sweeps import CONDITION_AXES, aggregate, read_sweep, read_sweep_info, run_summary, select
 
 MAX_EXAMPLES = 15
 MAX_TEXT = 500  # characters of an example text shown in the table
@@ -88,11 +88,14 @@ def _run_row(run_dir: Path) -> dict:
 
 
 def collect(path: str | Path) -> ReportData:
+    problem = path_problem(Path(path), want_folder=True)
+    if problem:
+        raise UserError(f"{path}: {problem}; expected a run or sweep folder")
     folder = Path(path).resolve()  # "." names no run: resolve it
     if (folder / "sweep.parquet").exists():
         rows = read_sweep(folder)
         kind = "sweep"
-        info = json.loads((folder / "sweep.json").read_text()) if (folder / "sweep.json").exists() else {}
+        info = read_sweep_info(folder)
     elif status_of(folder) is not None:
         rows = pd.DataFrame([_run_row(folder)])
         kind, info = "run", {}

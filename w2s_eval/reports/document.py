@@ -79,7 +79,9 @@ MD_ACTIVE = str.maketrans({c: "\\" + c for c in "\\<>&[]"})
 
 
 def _md(text) -> str:
-    return ("" if text is None else str(text)).translate(MD_ACTIVE)
+    """``text`` inert in Markdown: raw HTML and links escaped, and on one line (a newline in a file's
+    name would otherwise start a heading or a list of the user's making)."""
+    return " ".join(("" if text is None else str(text)).translate(MD_ACTIVE).splitlines())
 
 
 def _md_cell(value) -> str:

@@ -8,15 +8,13 @@ grouped by prompt (or ``--group-field``), for the pair paradigms and the linear 
 
 from __future__ import annotations
 
-import errno
-import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from ..errors import UserError
+from ..store import path_problem
 from .base import Task, check_frame, hub_frame, text_key
 from .reward import Pair, pairs_frame
 
@@ -40,27 +38,15 @@ READERS = {
     ".json": lambda p: pd.read_json(p, lines=str(p).endswith("l"), dtype=False, convert_dates=False),
     ".parquet": pd.read_parquet,
 }
-FILE_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
-              (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
-
-
 def _local_file(source: str) -> Path | None:
     """The regular file ``source`` names; None where nothing is there (a hub id, say). Anything else
     there is refused before it is opened: reading a FIFO would wait forever for a writer."""
     path = Path(source).expanduser()
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        if path.is_symlink():
-            raise UserError(f"--data {source}: a broken symbolic link (to {os.readlink(path)}); expected a "
-                            f"{', '.join(READERS)} file") from None
+    problem = path_problem(path)
+    if problem == "no such file or folder":
         return None
-    except OSError as exc:
-        what = "a symbolic link loop" if exc.errno == errno.ELOOP else exc.strerror
-        raise UserError(f"--data {source}: {what}; expected a {', '.join(READERS)} file") from None
-    for is_kind, kind in FILE_KINDS:
-        if is_kind(mode):
-            raise UserError(f"--data {source}: {kind}; expected a {', '.join(READERS)} file")
+    if problem:
+        raise UserError(f"--data {source}: {problem}; expected a {', '.join(READERS)} file")
     return path
 
 
@@ -76,8 +62,10 @@ def read_table(source: str, hub_config: str | None = None, hub_split: str | None
                             f"expected one of {', '.join(READERS)}")
         try:
             table = reader(path)
-        except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            raise UserError(f"--data {source}: cannot read it: {exc}") from None
+        except Exception as exc:  # pandas' and pyarrow's readers share no base class for a bad file
+            first = next((line for line in str(exc).splitlines() if line.strip()), "")
+            raise UserError(f"--data {source}: cannot read it as a {path.suffix} file ({type(exc).__name__}: "
+                            f"{first[:300]})") from None
         repeated = table.columns[table.columns.duplicated()]
         if len(repeated):
             raise UserError(f"--data {source}: column {repeated[0]!r} appears more than once; expected each column "
@@ -209,6 +197,14 @@ def custom_task(source: str, text_field: str = "text", label_field: str = "label
     """The task of a user's file: labelled texts, or preference pairs when any pair field is given
     (then all three are needed)."""
     pair_fields = {"prompt_field": prompt_field, "chosen_field": chosen_field, "rejected_field": rejected_field}
+    given = {"text_field": text_field, "label_field": label_field, "id_field": id_field, "group_field": group_field,
+             **pair_fields}
+    for name, column in given.items():
+        if column is not None and not str(column).strip():
+            raise UserError(f"{FIELD_FLAGS[name]} {column!r}: expected a column name of {source}")
+    if text_field == label_field:
+        raise UserError(f"--text-field and --label-field both name column {text_field!r} of {source}; expected the "
+                        f"column of the texts and another of their labels")
     pairwise = any(pair_fields.values())
     if pairwise:
         absent = [FIELD_FLAGS[name] for name, column in pair_fields.items() if not column]

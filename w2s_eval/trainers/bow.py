@@ -215,14 +215,19 @@ class ShardedCache:
         for shard in sorted(self.folder.glob(f"*{self.SUFFIX}")):
             if shard.name not in self.shards_read:
                 try:
-                    self.values.update(self._read_shard(shard))
+                    read = self._read_shard(shard)
                 except Exception as exc:  # each format fails in its own way; all mean "unreadable"
                     raise UserError(f"{self.what} cache: shard {shard} is unreadable ({exc}); delete it "
                                     f"(what it holds is computed again)") from None
+                # A value this process already holds stays: the copy another process computed in
+                # other batches may differ in its last bits (bf16), and a run must read one value.
+                for key, value in read.items():
+                    self.values.setdefault(key, value)
                 self.shards_read.add(shard.name)
 
     def add(self, keys: list[str], values):
-        self.values.update(zip(keys, values))
+        for key, value in zip(keys, values):
+            self.values.setdefault(key, value)
         if self.folder is None or not keys:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
