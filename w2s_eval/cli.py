@@ -86,9 +86,10 @@ def _models(args) -> int:
 
     if args.action == "verify":
         root = zoo.cache_root()
-        if path_problem(root, want_folder=True) not in (None, "no such file or folder"):
-            raise UserError(f"models verify: the zoo folder {root}: {path_problem(root, want_folder=True)}; "
-                            f"expected a folder (set W2S_CACHE_DIR to move it)")
+        problem = path_problem(root, want_folder=True)
+        if problem not in (None, "no such file or folder"):
+            raise UserError(f"models verify: the zoo folder {root}: {problem}; expected a folder (set W2S_CACHE_DIR "
+                            f"to move it)")
         if args.name is not None and args.name in BUILTIN:
             raise UserError(f"models verify {args.name}: a built-in model, with no weights to verify; name a zoo "
                             f"model (w2s-eval models)")

@@ -22,7 +22,7 @@ from . import conflict as conflicts
 from . import tracking
 from .config import RunConfig, check_values, gap_ladders
 from .errors import UserError, unknown_name
-from .methods import METHODS, Method, make_method
+from .methods import METHODS, Method, make_method, no_hidden_states
 from .models.resolve import BUILTIN
 from .paradigms import Paradigm, check_supported, get_paradigm, model_class
 from .store import KEY_SCHEMA, check_writable, content_hash
@@ -77,8 +77,7 @@ def resolve_run(cfg: RunConfig) -> ResolvedRun:
     method = make_method(cfg.method, cfg.method_options)
     check_method(method, paradigm)
     if method.reads_strong_features and cfg.strong_model in BUILTIN:
-        raise UserError(f"method {method.name!r} reads the strong model's hidden states, and strong model "
-                        f"{cfg.strong_model!r} has none; choose a transformer strong model (--strong, w2s-eval models)")
+        raise no_hidden_states(method.name, cfg.strong_model)
     return ResolvedRun(cfg, task, paradigm, weak_paradigm, method, conflict, loss, _run_id(cfg, conflict))
 
 

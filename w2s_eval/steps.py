@@ -24,8 +24,7 @@ from . import conflict as conflicts
 from . import distributed, tracking
 from .config import RunConfig
 from .deception import BASELINE, write_deception
-from .errors import UserError
-from .methods import Method, MethodContext, TrainingSet
+from .methods import Method, MethodContext, TrainingSet, no_hidden_states
 from .models.resolve import ResolvedModel, is_causal_lm
 from .paradigms import Paradigm, get_paradigm, linear_model_version, load_trained, new_model
 from .precision import resolve as resolve_precision
@@ -54,6 +53,8 @@ class Bench:
     log: RunLog
     cache: StepCache
     splits: dict[str, pd.DataFrame]  # A, B, val, test
+    A_fit: pd.DataFrame  # the part of A weak models train on ...
+    A_select: pd.DataFrame  # ... and the part (by group) on which they choose their epoch or C
     split_keys: dict[str, str]  # their content fingerprints, for step keys
     split_info: dict  # their sizes and balance, for the log and metrics.json
     started: float
@@ -67,8 +68,9 @@ class Bench:
             f"{cfg.strong_model}, method {cfg.method}, profile {cfg.profile}", splits=info, source=p.source)
         log("splits", "splits: " + ", ".join(f"{k} {v['n']} ({v['positive']:.0%} positive)" for k, v in info.items()))
         splits = {name: p.split(name) for name in SPLITS}
-        return cls(p, out_dir, run_dir, log, StepCache(out_dir / ".cache", shared=shared_cache), splits,
-                   {name: fingerprint(part) for name, part in splits.items()}, info, time.time())
+        A_fit, A_select = holdout_groups(splits["A"], cfg.seed, WEAK_SELECT_SHARE)
+        return cls(p, out_dir, run_dir, log, StepCache(out_dir / ".cache", shared=shared_cache), splits, A_fit,
+                   A_select, {name: fingerprint(part) for name, part in splits.items()}, info, time.time())
 
     @property
     def cfg(self) -> RunConfig:
@@ -126,16 +128,12 @@ def weak_step(bench: Bench) -> Step:
     weak_train = cfg.weak_train if p.weak.kind != "builtin" else None
     weak_how = [f"{weak_paradigm.name}-v{weak_paradigm.version}"] if weak_train else []
     weak_how += linear_model_version(p.weak, cfg.weak_train)
-    A_fit, A_select = weak_holdout(bench)
+    A_fit, A_select = bench.A_fit, bench.A_select
     key = step_key("weak", p.weak.fingerprint, *weak_how, weak_train and weak_train.cache_identity(),
                    bench.split_keys["A"], bench.split_keys["test"], cfg.seed, "select-on-A", WEAK_SELECT_SHARE)
     return Step(key, bench.train("weak", key, p.weak, weak_paradigm, cfg.weak_train, A_fit,
                                  A_fit["label"].to_numpy(float), A_select, A_select["label"].to_numpy(float)))
 
-
-def weak_holdout(bench: Bench) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A split by group into the part weak models train on and the part they choose their epoch on."""
-    return holdout_groups(bench.splits["A"], bench.cfg.seed, WEAK_SELECT_SHARE)
 
 
 def label_step(bench: Bench, weak: Step) -> Step:
@@ -160,7 +158,7 @@ def method_step(bench: Bench, weak: Step, labels: Step) -> tuple[MethodContext, 
     columns a supervisor may see: MethodContext cuts them (methods/base.py supervisor_view)."""
     p, cfg, s = bench.p, bench.cfg, bench.splits
     soft = pd.read_parquet(labels.folder / "labels.parquet").set_index("id")["prob"]
-    A_fit, A_select = weak_holdout(bench)
+    A_fit, A_select = bench.A_fit, bench.A_select
     ctx = MethodContext(cfg=cfg, task=p.task, paradigm=p.run.paradigm, weak_paradigm=p.run.weak_paradigm,
                         weak=p.weak, strong=p.strong, via=p.via, A_fit=A_fit, A_select=A_select, B=s["B"],
                         val=s["val"], test=s["test"], weak_dir=weak.folder, weak_key=weak.key, label_key=labels.key,
@@ -177,8 +175,7 @@ def strong_features(bench: Bench, frame: pd.DataFrame) -> np.ndarray:
     pairs φ(A) − φ(B)), computed once per text and model and cached on disk."""
     p, cfg = bench.p, bench.cfg
     if p.strong.kind == "builtin":
-        raise UserError(f"method {cfg.method!r} reads the strong model's hidden states, and strong model "
-                        f"{cfg.strong_model!r} has none; choose a transformer strong model (--strong, w2s-eval models)")
+        raise no_hidden_states(cfg.method, cfg.strong_model)
     return ProbeClassifier.of(p.strong.location, cfg.strong_train, 0, p.task).features(frame)
 
 

@@ -6,12 +6,12 @@ Every module of this folder is imported here, so a method registers itself by be
 import importlib
 import pkgutil
 
-from .base import METHODS, Method, MethodContext, TrainingSet
+from .base import METHODS, Method, MethodContext, TrainingSet, no_hidden_states
 
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["METHODS", "Method", "MethodContext", "TrainingSet", "get_method", "make_method", "parse_method_spec"]
+__all__ = ["METHODS", "Method", "MethodContext", "TrainingSet", "get_method", "make_method", "no_hidden_states", "parse_method_spec"]
 
 
 def get_method(name: str) -> type[Method]:

@@ -184,3 +184,10 @@ METHODS: Registry = Registry("method", subclass_check(Method), group="w2s_eval.m
 def class_of(soft: np.ndarray) -> np.ndarray:
     """The hard label (0/1) of soft labels: 1 iff p > 0.5, as ``eval.metrics.right`` reads predictions."""
     return (np.asarray(soft, float) > 0.5).astype(int)
+
+
+def no_hidden_states(method: str, strong_model: str) -> UserError:
+    """The error of a method that reads the strong model's hidden states (``ctx.features``) in a run
+    whose strong model has none (tfidf)."""
+    return UserError(f"method {method!r} reads the strong model's hidden states, and strong model {strong_model!r} "
+                     f"has none; choose a transformer strong model (--strong, w2s-eval models)")
